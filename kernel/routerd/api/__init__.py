@@ -1,0 +1,1 @@
+"""HTTP handlers, kept thin: they decode, call the gateway, and encode."""

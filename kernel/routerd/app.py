@@ -1,0 +1,38 @@
+"""The Litestar app factory: wires the gateway (settings, database, plugins) to the routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from importlib.metadata import EntryPoint
+
+from litestar import Litestar
+
+from routerd.api import admin, health
+from routerd.api.errors import HANDLERS
+from routerd.config import Settings
+from routerd.gateway import Gateway
+
+
+def create_app(settings: Settings, entry_points: Iterable[EntryPoint] | None = None) -> Litestar:
+    """Build the app. Plugins are loaded here, so bad configuration fails before serving; the
+    database and the plugins' objects start with the app's lifespan."""
+    gateway = Gateway(settings, entry_points)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.close()
+
+    app = Litestar(
+        route_handlers=[*health.ROUTES, admin.router],
+        lifespan=[lifespan],
+        exception_handlers=HANDLERS,
+        request_max_body_size=settings.server.max_body_bytes,
+        openapi_config=None,
+    )
+    app.state.gateway = gateway
+    return app

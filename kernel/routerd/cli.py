@@ -1,0 +1,177 @@
+"""The command line: ``routerd serve | plugins | config | db``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from routerd.config import Settings, effective, load_settings
+from routerd.errors import ConfigError, PluginError
+
+
+def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Configuration and plugin errors end the command with one clear line, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, PluginError) as exc:
+            click.echo(f"routerd: configuration error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return load_settings(ctx.obj["config"])
+
+
+@click.group(help="routerd: one OpenAI-compatible endpoint in front of every model you run.")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML configuration file (default: $ROUTERD_CONFIG; without either, defaults and environment).",
+)
+@click.version_option(package_name="routerd")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    ctx.obj = {"config": config}
+
+
+@main.command(help="Run the gateway (uvicorn).")
+@click.option("--host", default=None, help="Listen address (default: server.host).")
+@click.option("--port", type=int, default=None, help="Listen port (default: server.port).")
+@click.pass_context
+@_fail_cleanly
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from routerd.app import create_app
+
+    settings = _settings(ctx)
+    logging.basicConfig(level=settings.server.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        log_level=settings.server.log_level,
+        proxy_headers=False,
+    )
+
+
+@main.command(help="List every installed plugin: version, enabled or not, hooks, what it registered.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the same as GET /admin/plugins).")
+@click.pass_context
+@_fail_cleanly
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    from routerd.gateway import Gateway
+
+    described = Gateway(_settings(ctx)).plugins.describe()
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("plugin", "version", "enabled", "hooks", "registered", box=None)
+    for row in described:
+        registered = "; ".join(f"{family}: {', '.join(names)}" for family, names in row["registered"].items())
+        hooks = ", ".join(row["hooks"]) if row["enabled"] else "(not imported)"
+        table.add_row(
+            row["name"], row["version"], "yes" if row["enabled"] else "no", hooks, registered or "-"
+        )
+    Console(width=200).print(table)
+
+
+@main.group(help="Show the configuration.")
+def config() -> None:
+    pass
+
+
+@config.command("show", help="The effective configuration, secrets masked.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML-like text.")
+@click.pass_context
+@_fail_cleanly
+def config_show(ctx: click.Context, as_json: bool) -> None:
+    data = effective(_settings(ctx))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for line in _as_toml(data):
+        click.echo(line)
+
+
+def _as_toml(data: dict[str, Any], prefix: str = "") -> list[str]:
+    lines = [
+        f"# {k} is not set" if v is None else f"{k} = {json.dumps(v)}"
+        for k, v in data.items()
+        if not isinstance(v, dict)
+    ]
+    for key, value in data.items():
+        if isinstance(value, dict):
+            name = f"{prefix}{key}"
+            body = _as_toml(value, name + ".")
+            if any(not isinstance(v, dict) for v in value.values()):
+                lines += ["", f"[{name}]"]
+            lines += body
+    return lines
+
+
+@config.command("docs", help="Print the settings table of docs/configuration.md.")
+def config_docs() -> None:
+    from routerd.config_docs import settings_table
+
+    click.echo(settings_table(), nl=False)
+
+
+@main.group(help="Database schema: migrations with Alembic.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Apply migrations up to REVISION (default: the newest).")
+@click.argument("revision", default="head")
+@click.pass_context
+@_fail_cleanly
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    from routerd.db import migrate
+
+    url = _settings(ctx).database_url
+    asyncio.run(migrate.upgrade(url, revision))
+    click.echo(f"database at revision {asyncio.run(migrate.current(url))}")
+
+
+@db.command("downgrade", help="Revert migrations down to REVISION ('base' removes every table).")
+@click.argument("revision")
+@click.pass_context
+@_fail_cleanly
+def db_downgrade(ctx: click.Context, revision: str) -> None:
+    from routerd.db import migrate
+
+    url = _settings(ctx).database_url
+    asyncio.run(migrate.downgrade(url, revision))
+    click.echo(f"database at revision {asyncio.run(migrate.current(url)) or 'base'}")
+
+
+@db.command("current", help="Print the database's revision and the newest one available.")
+@click.pass_context
+@_fail_cleanly
+def db_current(ctx: click.Context) -> None:
+    from routerd.db import migrate
+
+    current = asyncio.run(migrate.current(_settings(ctx).database_url))
+    head = migrate.head_revision()
+    state = "up to date" if current == head else "upgrade available: routerd db upgrade"
+    click.echo(f"current: {current or 'none (empty database)'}\nhead: {head}\n{state}")

@@ -1,0 +1,294 @@
+"""Settings: a TOML file, overridden by environment variables, validated with msgspec.
+
+Precedence, lowest first: the defaults below, the TOML file (``--config`` or ``ROUTERD_CONFIG``),
+``ROUTERD__SECTION__KEY`` variables (any key, nested with double underscores), then the
+``ROUTER_*`` variables of the system routerd replaces (`LEGACY_ENVIRONMENT`). Invalid settings
+stop start-up with a `ConfigError` that names the key, where it came from, and the reason.
+
+Every field carries its meaning (``Meta(description=...)``); ``routerd config docs`` prints the
+table in docs/configuration.md from it, and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from routerd.errors import ConfigError
+
+CONFIG_ENV = "ROUTERD_CONFIG"
+NESTED_ENV_PREFIX = "ROUTERD__"
+
+
+def _doc(text: str, **constraints: Any) -> Meta:
+    return Meta(description=text, **constraints)
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerSettings(_Section):
+    host: Annotated[str, _doc("Address `routerd serve` listens on.")] = "127.0.0.1"
+    port: Annotated[int, _doc("Port `routerd serve` listens on.", ge=1, le=65535)] = 8080
+    max_body_bytes: Annotated[int, _doc("Largest request body accepted, in bytes (413 above).", ge=1024)] = (
+        16 * 1024 * 1024
+    )
+    log_level: Annotated[str, _doc("Logging level: debug, info, warning or error.")] = "info"
+
+
+class DatabaseSettings(_Section):
+    url: Annotated[
+        str,
+        _doc(
+            "SQLAlchemy URL. Empty: a SQLite file `routerd.db` in `data_dir`. PostgreSQL: "
+            "`postgresql+asyncpg://user:password@host/db`."
+        ),
+    ] = ""
+    auto_upgrade: Annotated[bool, _doc("Apply pending migrations when the server starts.")] = True
+
+
+class BackendSettings(_Section):
+    provider: Annotated[
+        list[str],
+        _doc("Backend plugins to route to (for example `ollama`); empty: every enabled backend plugin."),
+    ] = []
+    discovery_interval: Annotated[float, _doc("Seconds between polls of each backend's models.", gt=0)] = 60.0
+
+
+class RoutingSettings(_Section):
+    external_model_name: Annotated[
+        str, _doc("The gateway's own model name in `/v1/models`; requests naming it are routed.")
+    ] = "routerd"
+    pinned_model: Annotated[str | None, _doc("A model never unloaded to make room for another.")] = None
+    quality_preference: Annotated[
+        float, _doc("0 = fastest and cheapest, 1 = best answer; a request may override it.", ge=0, le=1)
+    ] = 0.5
+    embed_model: Annotated[
+        str | None, _doc("Embedding model for routing and semantic caching; none: lexical features only.")
+    ] = None
+
+
+class DispatchSettings(_Section):
+    generation_timeout: Annotated[
+        float, _doc("Seconds one generation may take in all before it is cut off.", gt=0)
+    ] = 300.0
+
+
+class CacheSettings(_Section):
+    response_max_size: Annotated[int, _doc("Most responses a response cache keeps.", ge=0)] = 10_000
+
+
+class BenchmarkSettings(_Section):
+    sources: Annotated[
+        list[str], _doc("Benchmark providers to sync (for example `hf_leaderboard`); empty: all enabled.")
+    ] = []
+
+
+class RateLimitSettings(_Section):
+    enabled: Annotated[bool, _doc("Limit requests per principal.")] = False
+    requests_per_minute: Annotated[int, _doc("Requests a principal may make per minute.", ge=1)] = 120
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "routerd")
+
+
+class Settings(_Section):
+    """The whole configuration. ``[plugins.<name>]`` tables are validated by `routerd.plugins`
+    into each plugin's own Struct; the reserved key ``enabled`` switches a plugin on or off."""
+
+    data_dir: Annotated[str, _doc("Folder for the SQLite database, downloaded models and plugin data.")] = (
+        msgspec.field(default_factory=_default_data_dir)
+    )
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    backends: BackendSettings = msgspec.field(default_factory=BackendSettings)
+    routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
+    dispatch: DispatchSettings = msgspec.field(default_factory=DispatchSettings)
+    cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
+    benchmarks: BenchmarkSettings = msgspec.field(default_factory=BenchmarkSettings)
+    rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
+    plugins: dict[str, dict[str, Any]] = {}
+    # Where each overridden key came from (``{"server.port": "ROUTER_... environment variable"}``),
+    # so errors found later (in a plugin's table) can say so too.
+    sources: dict[str, str] = {}
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{Path(self.data_dir) / 'routerd.db'}"
+
+
+# The variables of the system routerd replaces, and the key each sets. Keys under ``plugins.``
+# belong to builtin plugins and are ignored, with a warning, when that plugin is not enabled.
+LEGACY_ENVIRONMENT: dict[str, str] = {
+    "ROUTER_PROVIDER": "backends.provider",
+    "ROUTER_OLLAMA_URL": "plugins.ollama.url",
+    "ROUTER_LLAMA_CPP_URL": "plugins.llamacpp.url",
+    "ROUTER_OPENAI_BASE_URL": "plugins.openai.base_url",
+    "ROUTER_OPENAI_API_KEY": "plugins.openai.api_key",
+    "ROUTER_MODEL_PREFIX": "plugins.openai.model_prefix",
+    "ROUTER_PINNED_MODEL": "routing.pinned_model",
+    "ROUTER_GENERATION_TIMEOUT": "dispatch.generation_timeout",
+    "ROUTER_EXTERNAL_MODEL_NAME": "routing.external_model_name",
+    "ROUTER_ADMIN_API_KEY": "plugins.apikey_auth.admin_api_key",
+    "ROUTER_QUALITY_PREFERENCE": "routing.quality_preference",
+    "ROUTER_CACHE_RESPONSE_MAX_SIZE": "cache.response_max_size",
+    "ROUTER_JUDGE_ENABLED": "plugins.judge.enabled",
+    "ROUTER_JUDGE_MODEL": "plugins.judge.model",
+    "ROUTER_JUDGE_BASE_URL": "plugins.judge.base_url",
+    "ROUTER_JUDGE_API_KEY": "plugins.judge.api_key",
+    "ROUTER_EMBED_MODEL": "routing.embed_model",
+    "ROUTER_BENCHMARK_SOURCES": "benchmarks.sources",
+    "ROUTER_RATE_LIMIT_ENABLED": "rate_limit.enabled",
+    "ROUTER_DATABASE_URL": "database.url",
+}
+
+# Legacy spellings of backend names in ROUTER_PROVIDER.
+PROVIDER_ALIASES = {"llama_cpp": "llamacpp", "llama-cpp": "llamacpp", "llama.cpp": "llamacpp"}
+
+_LIST_KEYS = {"backends.provider", "benchmarks.sources"}
+_SECRET_KEY = re.compile(r"(api_key|apikey|password|secret|token)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?<=://)([^:/@]+):([^@]+)@")
+
+
+def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    node = tree
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(path, f"{part!r} is a value, not a table")
+        node = child
+    node[leaf] = value
+
+
+def _env_value(path: str, raw: str) -> Any:
+    if path in _LIST_KEYS:
+        items = [item.strip() for item in raw.split(",") if item.strip()]
+        if path == "backends.provider":
+            items = [PROVIDER_ALIASES.get(item, item) for item in items]
+        return items
+    if raw.startswith("[") or raw.startswith("{"):
+        try:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            return raw
+    return raw
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "configuration file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+
+
+def gather(config_file: Path | None, environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The raw settings tree and, for each overridden key, where its value came from."""
+    tree: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    path = config_file or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
+    if path is not None:
+        tree = read_toml(path)
+        for key in _leaf_paths(tree):
+            sources[key] = str(path)
+    for name in sorted(environ):
+        if name.startswith(NESTED_ENV_PREFIX):
+            key = ".".join(part.lower() for part in name[len(NESTED_ENV_PREFIX) :].split("__"))
+            _set_path(tree, key, _env_value(key, environ[name]))
+            sources[key] = f"environment variable {name}"
+    for name, key in LEGACY_ENVIRONMENT.items():
+        if name in environ:
+            _set_path(tree, key, _env_value(key, environ[name]))
+            sources[key] = f"environment variable {name}"
+    return tree, sources
+
+
+def _leaf_paths(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            paths.extend(_leaf_paths(value, path + "."))
+        else:
+            paths.append(path)
+    return paths
+
+
+_AT = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
+
+
+def explain_validation_error(exc: msgspec.ValidationError, prefix: str = "") -> tuple[str, str]:
+    """Turn msgspec's ``"Expected `int`, got `str` - at `$.server.port`"`` into
+    ``("server.port", "expected `int`, got `str`")``; unknown fields name the field itself."""
+    match = _AT.match(str(exc))
+    assert match is not None
+    reason, path = match["reason"], (match["path"] or "")
+    path = re.sub(r"\[(\d+)\]", r".\1", path).lstrip(".")
+    path = re.sub(r"\[\"?'?([^\]\"']+)\"?'?\]", r".\1", path).lstrip(".")
+    unknown = _UNKNOWN.match(reason)
+    if unknown:
+        path = f"{path}.{unknown['field']}" if path else unknown["field"]
+        reason = "unknown key"
+    key = ".".join(part for part in (prefix, path) if part)
+    return key, reason[:1].lower() + reason[1:]
+
+
+def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, merge and validate the configuration; raise `ConfigError` naming the bad key."""
+    tree, sources = gather(config_file, os.environ if environ is None else environ)
+    if "sources" in tree:
+        raise ConfigError("sources", "unknown key")
+    plugins = tree.get("plugins", {})
+    if not isinstance(plugins, dict) or any(not isinstance(v, dict) for v in plugins.values()):
+        raise ConfigError("plugins", "each plugin's settings must be a table: [plugins.<name>]")
+    try:
+        settings = msgspec.convert({**tree, "sources": sources}, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        key, reason = explain_validation_error(exc)
+        raise ConfigError(_with_source(key, sources), reason) from None
+    return settings
+
+
+def _with_source(key: str, sources: Mapping[str, str]) -> str:
+    return f"{key} (from {sources[key]})" if key in sources else key
+
+
+def describe_key(settings: Settings, key: str) -> str:
+    """`key` with where its value came from, for error messages."""
+    return _with_source(key, settings.sources)
+
+
+def mask_secrets(value: Any, key: str = "") -> Any:
+    """A copy of `value` with secrets replaced: keys that name keys, passwords or tokens, and
+    passwords inside URLs."""
+    if isinstance(value, Mapping):
+        return {k: mask_secrets(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v, key) for v in value]
+    if isinstance(value, str):
+        if value and _SECRET_KEY.search(key):
+            return "***"
+        return _URL_PASSWORD.sub(r"\1:***@", value)
+    return value
+
+
+def effective(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as plain data, secrets masked (``routerd config show``)."""
+    data = msgspec.to_builtins(settings)
+    data.pop("sources", None)
+    data["database"]["url"] = settings.database_url
+    return mask_secrets(data)

@@ -1,0 +1,78 @@
+"""The settings table of docs/configuration.md, made from the settings Structs themselves
+(``routerd config docs``), so the documentation cannot drift from the code."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from typing import Any
+
+import msgspec
+
+from routerd.config import LEGACY_ENVIRONMENT, NESTED_ENV_PREFIX, Settings
+
+
+def _fields(struct: type, prefix: str) -> Iterator[tuple[str, Any, str]]:
+    hints = typing.get_type_hints(struct, include_extras=True)
+    instance = struct()
+    for name in struct.__struct_fields__:
+        if name in ("plugins", "sources"):
+            continue
+        hint = hints[name]
+        default = getattr(instance, name)
+        if isinstance(default, msgspec.Struct):
+            yield from _fields(type(default), f"{prefix}{name}.")
+            continue
+        description = ""
+        if typing.get_origin(hint) is typing.Annotated:
+            for meta in typing.get_args(hint)[1:]:
+                if isinstance(meta, msgspec.Meta) and meta.description:
+                    description = meta.description
+        yield f"{prefix}{name}", default, description
+
+
+def _variables(key: str) -> str:
+    legacy = [name for name, target in LEGACY_ENVIRONMENT.items() if target == key]
+    nested = NESTED_ENV_PREFIX + "__".join(part.upper() for part in key.split("."))
+    return ", ".join(f"`{name}`" for name in [*legacy, nested])
+
+
+def _show(value: Any, key: str) -> str:
+    if key == "data_dir":
+        return "`$XDG_DATA_HOME/routerd` (`~/.local/share/routerd`)"
+    if value is None or value == "" or value == []:
+        return "(none)"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
+
+
+def builtin_plugin_settings() -> dict[str, type | None]:
+    """Each builtin plugin's Settings Struct (importing the builtin plugins, not third-party)."""
+    found: dict[str, type | None] = {}
+    for ep in entry_points(group="routerd"):
+        if ep.dist is not None and ep.dist.metadata["Name"] == "routerd":
+            found[ep.name] = getattr(ep.load(), "Settings", None)
+    return dict(sorted(found.items()))
+
+
+def settings_table() -> str:
+    rows = [(key, default, text) for key, default, text in _fields(Settings, "")]
+    plugin_structs = builtin_plugin_settings()
+    for name, struct in plugin_structs.items():
+        rows.append((f"plugins.{name}.enabled", True, f"Switch the builtin plugin `{name}` on or off."))
+        if struct is not None:
+            rows.extend(_fields(struct, f"plugins.{name}."))
+    documented = {row[0] for row in rows}
+    for key in LEGACY_ENVIRONMENT.values():
+        if key not in documented:
+            plugin = key.split(".")[1]
+            rows.append(
+                (key, None, f"Read by the builtin plugin `{plugin}` (not installed in this version).")
+            )
+            documented.add(key)
+    lines = ["| key | environment variables | default | meaning |", "|---|---|---|---|"]
+    for key, default, text in rows:
+        lines.append(f"| `{key}` | {_variables(key)} | {_show(default, key)} | {text} |")
+    return "\n".join(lines) + "\n"

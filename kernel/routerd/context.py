@@ -1,0 +1,32 @@
+"""What a plugin is given when its hooks are called."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from routerd.config import Settings
+    from routerd.db.database import Database
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """Passed to every hook of one plugin.
+
+    `settings` is the plugin's ``[plugins.<name>]`` table validated into the plugin's own
+    ``Settings`` Struct (None when the plugin declares none); `config` is the gateway's whole
+    configuration, read-only; `data_dir` is a folder the plugin may write to; `log` is the
+    plugin's logger; `database` is the gateway's database (usable once the gateway has started,
+    from the registered objects' ``start`` and request methods). Plugins never read environment
+    variables themselves.
+    """
+
+    name: str
+    settings: Any
+    config: Settings
+    data_dir: Path
+    log: logging.Logger
+    database: Database

@@ -1,0 +1,108 @@
+"""The gateway's error types.
+
+Errors that reach a client are rendered in the OpenAI error shape
+(``{"error": {"message", "type", "param", "code"}}``) by ``routerd.api.errors``.
+Errors that stop start-up (`ConfigError`, `PluginError`) name the offending key or plugin.
+"""
+
+from __future__ import annotations
+
+
+class RouterdError(Exception):
+    """Base class of every error routerd raises on purpose."""
+
+
+class ConfigError(RouterdError):
+    """Invalid configuration; the message names the key and the reason."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}" if key else reason)
+        self.key = key
+        self.reason = reason
+
+
+class PluginError(RouterdError):
+    """A plugin cannot be loaded or started; the message names the plugin."""
+
+    def __init__(self, plugin: str, reason: str) -> None:
+        super().__init__(f"plugin {plugin!r}: {reason}")
+        self.plugin = plugin
+        self.reason = reason
+
+
+class MissingExtra(PluginError):
+    """An enabled plugin needs modules that are not installed.
+
+    Raised by `routerd.require_modules`, which a plugin calls at import time.
+    """
+
+    def __init__(self, plugin: str, distribution: str, extra: str, modules: list[str]) -> None:
+        reason = (
+            f"needs {', '.join(repr(m) for m in modules)}, not installed; "
+            f"install the extra: pip install '{distribution}[{extra}]'"
+        )
+        super().__init__(plugin, reason)
+        self.distribution = distribution
+        self.extra = extra
+        self.modules = modules
+
+
+class GatewayError(RouterdError):
+    """An error a client sees, with its HTTP status and OpenAI error type."""
+
+    status_code = 500
+    error_type = "server_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+class InvalidRequest(GatewayError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class AuthenticationFailed(GatewayError):
+    status_code = 401
+    error_type = "authentication_error"
+
+
+class PermissionDenied(GatewayError):
+    status_code = 403
+    error_type = "permission_error"
+
+
+class NotFound(GatewayError):
+    status_code = 404
+    error_type = "not_found_error"
+
+
+class RateLimited(GatewayError):
+    status_code = 429
+    error_type = "rate_limit_error"
+
+
+class BackendError(GatewayError):
+    """A backend failed; `retryable` says whether another model may be tried."""
+
+    status_code = 502
+    error_type = "backend_error"
+    retryable = True
+
+
+class BackendUnavailable(BackendError):
+    """The backend could not be reached (connect error, 5xx, timeout)."""
+
+    status_code = 503
+
+
+class BackendTimeout(BackendError):
+    status_code = 504
+    error_type = "timeout_error"
+
+
+class ModelNotFound(NotFound):
+    """No backend serves the requested model."""

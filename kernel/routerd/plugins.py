@@ -1,0 +1,331 @@
+"""Plugin discovery, enabling, per-plugin settings, hook calls and introspection.
+
+Plugins are found through the ``routerd`` entry-point group; builtin plugins are entry points of
+the routerd distribution itself, so the kernel never imports a plugin by name. A plugin switched
+off with ``enabled = false`` in its ``[plugins.<name>]`` table is never imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pluggy
+
+from routerd import hookspecs
+from routerd.config import Settings, describe_key, explain_validation_error
+from routerd.context import PluginContext
+from routerd.db.database import Database
+from routerd.errors import ConfigError, MissingExtra, PluginError
+
+GROUP = "routerd"
+log = logging.getLogger("routerd.plugins")
+
+
+class _MissingModules(Exception):
+    def __init__(self, extra: str, distribution: str, modules: list[str]) -> None:
+        super().__init__(extra)
+        self.extra, self.distribution, self.modules = extra, distribution, modules
+
+
+def require_modules(extra: str, *modules: str, distribution: str = "routerd") -> None:
+    """Call at the top of a plugin module whose dependencies are an optional extra: if any of
+    `modules` is missing, start-up stops with ``pip install '<distribution>[<extra>]'``."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise _MissingModules(extra, distribution, missing)
+
+
+@dataclass
+class PluginRecord:
+    """What is known of one discovered plugin (``routerd plugins``, ``GET /admin/plugins``)."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    enabled: bool
+    hooks: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    settings: Any = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "distribution": self.distribution,
+            "module": self.module,
+            "enabled": self.enabled,
+            "builtin": self.distribution == "routerd",
+            "hooks": self.hooks,
+            "registered": self.registered,
+        }
+
+
+class Registry:
+    """The objects plugins registered, by family, in registration order."""
+
+    def __init__(self) -> None:
+        self.by_family: dict[str, dict[str, Any]] = {family: {} for family in hookspecs.FAMILIES}
+        self.owner: dict[tuple[str, str], str] = {}
+
+    @property
+    def backends(self) -> dict[str, Any]:
+        return self.by_family["register_backends"]
+
+    @property
+    def benchmark_providers(self) -> dict[str, Any]:
+        return self.by_family["register_benchmark_providers"]
+
+    @property
+    def scorers(self) -> dict[str, Any]:
+        return self.by_family["register_scorers"]
+
+    @property
+    def skills(self) -> dict[str, Any]:
+        return self.by_family["register_skills"]
+
+    @property
+    def caches(self) -> dict[str, Any]:
+        return self.by_family["register_caches"]
+
+    @property
+    def authenticators(self) -> dict[str, Any]:
+        return self.by_family["register_authenticators"]
+
+    def all_objects(self) -> list[Any]:
+        return [obj for objects in self.by_family.values() for obj in objects.values()]
+
+
+def family_label(hook: str) -> str:
+    """``register_benchmark_providers`` -> ``benchmark_providers``."""
+    return hook.removeprefix("register_")
+
+
+def discover(eps: Iterable[EntryPoint] | None = None) -> list[EntryPoint]:
+    """The entry points of the ``routerd`` group, by name; two plugins of one name are refused."""
+    found = list(entry_points(group=GROUP) if eps is None else eps)
+    seen: dict[str, EntryPoint] = {}
+    for ep in found:
+        if ep.name in seen and seen[ep.name].value != ep.value:
+            raise PluginError(ep.name, f"two plugins share this name: {seen[ep.name].value} and {ep.value}")
+        seen[ep.name] = ep
+    return sorted(seen.values(), key=lambda ep: ep.name)
+
+
+def _dist_of(ep: EntryPoint) -> tuple[str, str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "(none)", "0"
+    return dist.metadata["Name"], dist.version
+
+
+def _is_enabled(name: str, table: dict[str, Any]) -> bool:
+    if "enabled" not in table:
+        return True
+    try:
+        return msgspec.convert(table["enabled"], bool, strict=False)
+    except msgspec.ValidationError:
+        raise ConfigError(f"plugins.{name}.enabled", "expected true or false") from None
+
+
+class PluginHost:
+    """Loads the enabled plugins, calls their hooks, and owns what they registered."""
+
+    def __init__(
+        self, settings: Settings, database: Database, eps: Iterable[EntryPoint] | None = None
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.records: dict[str, PluginRecord] = {}
+        self.registry = Registry()
+        self._entry_points = discover(eps)
+        self._started: list[Any] = []
+        self.started = False
+
+    # -- loading -----------------------------------------------------------------------------
+    def load(self) -> None:
+        """Import and register every enabled plugin, validate its settings, call its hooks."""
+        tables = self.settings.plugins
+        names = {ep.name for ep in self._entry_points}
+        self._check_unknown_tables(tables, names)
+        for ep in self._entry_points:
+            table = dict(tables.get(ep.name, {}))
+            distribution, version = _dist_of(ep)
+            record = PluginRecord(ep.name, ep.value, distribution, version, _is_enabled(ep.name, table))
+            self.records[ep.name] = record
+            if record.enabled:
+                self._load_one(ep, record, table)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(exc.plugin_name or "?", f"{exc}; see docs/plugins.md for the hooks") from None
+        self._check_providers()
+        for hook in hookspecs.FAMILIES:
+            for record in self.records.values():
+                if record.enabled and hook in record.hooks:
+                    self._call_hook(hook, record)
+
+    def _check_unknown_tables(self, tables: dict[str, dict[str, Any]], names: set[str]) -> None:
+        for name, table in tables.items():
+            if name in names:
+                continue
+            keys = [f"plugins.{name}.{key}" for key in table] or [f"plugins.{name}"]
+            from_env = [self.settings.sources.get(key, "") for key in keys]
+            if all(source.startswith("environment variable") for source in from_env):
+                log.warning("%s set but no plugin named %r is installed; ignored", ", ".join(from_env), name)
+                continue
+            installed = ", ".join(sorted(names)) or "none"
+            raise ConfigError(
+                f"plugins.{name}", f"no installed plugin has this name (installed: {installed})"
+            )
+
+    def _load_one(self, ep: EntryPoint, record: PluginRecord, table: dict[str, Any]) -> None:
+        try:
+            plugin = ep.load()
+        except _MissingModules as exc:
+            raise MissingExtra(ep.name, exc.distribution, exc.extra, exc.modules) from None
+        except ModuleNotFoundError as exc:
+            raise PluginError(ep.name, _missing_module_advice(ep, record.distribution, exc)) from None
+        except Exception as exc:
+            raise PluginError(ep.name, f"importing {ep.value} failed: {type(exc).__name__}: {exc}") from exc
+        table.pop("enabled", None)
+        record.settings = _validate_settings(ep.name, plugin, table, self.settings)
+        try:
+            self.pm.register(plugin, name=ep.name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(ep.name, str(exc)) from None
+        record.hooks = sorted(_hooks_of(self.pm, plugin))
+
+    def _check_providers(self) -> None:
+        for name in self.settings.backends.provider:
+            record = self.records.get(name)
+            if record is None or not record.enabled:
+                enabled = ", ".join(n for n, r in self.records.items() if r.enabled) or "none"
+                raise ConfigError(
+                    describe_key(self.settings, "backends.provider"),
+                    f"no enabled plugin named {name!r} (enabled: {enabled})",
+                )
+
+    def _call_hook(self, hook: str, record: PluginRecord) -> None:
+        protocol = hookspecs.FAMILIES[hook]
+        registered = self.registry.by_family[hook]
+        label = family_label(hook)
+
+        def register(obj: Any) -> None:
+            if not isinstance(obj, protocol):
+                missing = [a for a in _protocol_members(protocol) if not hasattr(obj, a)]
+                raise PluginError(
+                    record.name, f"{hook} got {obj!r}, not a {protocol.__name__} (missing: {missing})"
+                )
+            if obj.name in registered:
+                other = self.registry.owner[(hook, obj.name)]
+                raise PluginError(
+                    record.name, f"{label} name {obj.name!r} is already registered by {other!r}"
+                )
+            if hook == "register_backends" and self.settings.backends.provider:
+                if record.name not in self.settings.backends.provider:
+                    log.info("backend %s of plugin %s not used: backends.provider", obj.name, record.name)
+                    return
+            registered[obj.name] = obj
+            self.registry.owner[(hook, obj.name)] = record.name
+            record.registered.setdefault(label, []).append(obj.name)
+
+        context = PluginContext(
+            name=record.name,
+            settings=record.settings,
+            config=self.settings,
+            data_dir=Path(self.settings.data_dir) / "plugins" / record.name,
+            log=logging.getLogger(f"routerd.plugin.{record.name}"),
+            database=self.database,
+        )
+        others = [p for p in self.pm.get_plugins() if self.pm.get_name(p) != record.name]
+        caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
+        try:
+            caller(register=register, context=context)
+        except (PluginError, ConfigError):
+            raise
+        except Exception as exc:
+            raise PluginError(record.name, f"{hook} failed: {type(exc).__name__}: {exc}") from exc
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Call ``start()`` on every registered object that has one, in registration order."""
+        for obj in self.registry.all_objects():
+            start = getattr(obj, "start", None)
+            if start is not None:
+                await start()
+            self._started.append(obj)
+        self.started = True
+
+    async def close(self) -> None:
+        """Call ``close()`` on every started object, in reverse order; errors are logged."""
+        self.started = False
+        while self._started:
+            obj = self._started.pop()
+            close = getattr(obj, "close", None)
+            if close is None:
+                continue
+            try:
+                await close()
+            except Exception:
+                log.exception("closing %r failed", getattr(obj, "name", obj))
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [record.describe() for record in self.records.values()]
+
+
+def _hooks_of(pm: pluggy.PluginManager, plugin: Any) -> list[str]:
+    return [caller.name for caller in pm.get_hookcallers(plugin) or []]
+
+
+def _protocol_members(protocol: type) -> list[str]:
+    members = set(getattr(protocol, "__annotations__", {}))
+    members |= {n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_")}
+    return sorted(members)
+
+
+def _validate_settings(name: str, plugin: Any, table: dict[str, Any], settings: Settings) -> Any:
+    struct = getattr(plugin, "Settings", None)
+    if struct is None:
+        if table:
+            key = next(iter(table))
+            raise ConfigError(f"plugins.{name}.{key}", "unknown key (this plugin takes no settings)")
+        return None
+    try:
+        return msgspec.convert(table, struct, strict=False)
+    except msgspec.ValidationError as exc:
+        key, reason = explain_validation_error(exc, prefix=f"plugins.{name}")
+        source = settings.sources.get(key)
+        raise ConfigError(f"{key} (from {source})" if source else key, reason) from None
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _missing_module_advice(ep: EntryPoint, distribution: str, exc: ModuleNotFoundError) -> str:
+    missing = exc.name or "?"
+    if ep.module == missing or ep.module.startswith(missing + "."):
+        return f"module {ep.module} is not installed (reinstall {distribution})"
+    dist = getattr(ep, "dist", None)
+    extras: list[str] = []
+    if dist is not None:
+        for requirement in dist.requires or []:
+            match = re.match(r"\s*([A-Za-z0-9_.\-]+).*extra\s*==\s*['\"]([^'\"]+)['\"]", requirement)
+            if match and _normal(match[1]).startswith(_normal(missing.split(".")[0])):
+                extras.append(match[2])
+    if extras:
+        return (
+            f"needs {missing!r}, not installed; install the extra: pip install '{distribution}[{extras[0]}]'"
+        )
+    return f"needs {missing!r}, which is not installed"

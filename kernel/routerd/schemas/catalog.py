@@ -1,0 +1,101 @@
+"""What the kernel and plugins say about models, prompts, scores and principals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+
+
+class Capabilities(msgspec.Struct, frozen=True, omit_defaults=True):
+    chat: bool = True
+    vision: bool = False
+    tools: bool = False
+    embeddings: bool = False
+    json_output: bool = False
+
+
+class ModelInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A model a backend serves, as reported by `Backend.list_models`.
+
+    `name` is the backend's own name for it (``qwen2.5:7b-instruct-q4_K_M``); `parameters` is the
+    parameter count (``7_600_000_000``), None when unknown; `context_window` is in tokens.
+    """
+
+    name: str
+    backend: str
+    parameters: int | None = None
+    context_window: int | None = None
+    capabilities: Capabilities = Capabilities()
+    size_bytes: int | None = None
+    metadata: dict[str, Any] = {}
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who is calling: the result of authentication.
+
+    `kind` is ``"admin"``, ``"api_key"`` or ``"anonymous"``; `subject` identifies the key or user
+    (never the secret itself); `tenant` partitions caches and usage.
+    """
+
+    kind: str
+    subject: str = "anonymous"
+    tenant: str = "default"
+    is_admin: bool = False
+
+
+ANONYMOUS = Principal(kind="anonymous")
+
+
+class AuthRequest(msgspec.Struct, frozen=True):
+    """The parts of an HTTP request an `Authenticator` may look at."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    client_host: str | None = None
+
+
+class PromptFeatures(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What routing knows about a prompt before any model sees it."""
+
+    text: str
+    category: str = "general"
+    difficulty: str = "medium"
+    language: str = "en"
+    needs_vision: bool = False
+    needs_tools: bool = False
+    needs_json: bool = False
+    prompt_tokens: int = 0
+
+
+class Contribution(msgspec.Struct, frozen=True):
+    """One scorer's opinion of one candidate model.
+
+    `score` is in 0..1 (higher is better); `weight` says how much it should count against other
+    scorers (0 means: for the record only); `reason` is shown in explanations.
+    """
+
+    score: float
+    weight: float = 1.0
+    reason: str = ""
+
+
+class Judgement(msgspec.Struct, frozen=True):
+    """A scorer's grade of a response after the call: `score` in 0..1, or None when unjudged."""
+
+    score: float | None
+    reason: str = ""
+    judged: bool = True
+
+
+class BenchmarkRecord(msgspec.Struct, frozen=True):
+    """One public benchmark figure: `model` as the source names it, `benchmark` such as
+    ``mmlu_pro`` or ``arena_elo``, `value` as published, `source` the provider's name."""
+
+    source: str
+    model: str
+    benchmark: str
+    value: float
+    fetched_at: dt.datetime | None = None
