@@ -33,6 +33,7 @@ def create_app(settings: Settings, entry_points: Iterable[EntryPoint] | None = N
         exception_handlers=HANDLERS,
         request_max_body_size=settings.server.max_body_bytes,
         openapi_config=None,
+        logging_config=None,  # logging is set up by `routerd serve`, not by the app factory
     )
     app.state.gateway = gateway
     return app

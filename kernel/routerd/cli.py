@@ -89,9 +89,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     for row in described:
         registered = "; ".join(f"{family}: {', '.join(names)}" for family, names in row["registered"].items())
         hooks = ", ".join(row["hooks"]) if row["enabled"] else "(not imported)"
-        table.add_row(
-            row["name"], row["version"], "yes" if row["enabled"] else "no", hooks, registered or "-"
-        )
+        table.add_row(row["name"], row["version"], "yes" if row["enabled"] else "no", hooks, registered or "-")
     Console(width=200).print(table)
 
 

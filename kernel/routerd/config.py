@@ -77,9 +77,9 @@ class RoutingSettings(_Section):
 
 
 class DispatchSettings(_Section):
-    generation_timeout: Annotated[
-        float, _doc("Seconds one generation may take in all before it is cut off.", gt=0)
-    ] = 300.0
+    generation_timeout: Annotated[float, _doc("Seconds one generation may take in all before it is cut off.", gt=0)] = (
+        300.0
+    )
 
 
 class CacheSettings(_Section):

@@ -17,7 +17,7 @@ def _fields(struct: type, prefix: str) -> Iterator[tuple[str, Any, str]]:
     hints = typing.get_type_hints(struct, include_extras=True)
     instance = struct()
     for name in struct.__struct_fields__:
-        if name in ("plugins", "sources"):
+        if struct is Settings and name in ("plugins", "sources"):
             continue
         hint = hints[name]
         default = getattr(instance, name)
@@ -68,9 +68,7 @@ def settings_table() -> str:
     for key in LEGACY_ENVIRONMENT.values():
         if key not in documented:
             plugin = key.split(".")[1]
-            rows.append(
-                (key, None, f"Read by the builtin plugin `{plugin}` (not installed in this version).")
-            )
+            rows.append((key, None, f"Read by the builtin plugin `{plugin}` (not installed in this version)."))
             documented.add(key)
     lines = ["| key | environment variables | default | meaning |", "|---|---|---|---|"]
     for key, default, text in rows:

@@ -36,9 +36,7 @@ def register_backends(register: Callable[[Backend], None], context: PluginContex
 
 
 @hookspec
-def register_benchmark_providers(
-    register: Callable[[BenchmarkProvider], None], context: PluginContext
-) -> None:
+def register_benchmark_providers(register: Callable[[BenchmarkProvider], None], context: PluginContext) -> None:
     """Register the plugin's `BenchmarkProvider` objects: call ``register(provider)`` for each.
 
     Called at start-up. The benchmark sync job calls ``fetch()`` on each provider named in

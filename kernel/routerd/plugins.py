@@ -139,9 +139,7 @@ def _is_enabled(name: str, table: dict[str, Any]) -> bool:
 class PluginHost:
     """Loads the enabled plugins, calls their hooks, and owns what they registered."""
 
-    def __init__(
-        self, settings: Settings, database: Database, eps: Iterable[EntryPoint] | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, database: Database, eps: Iterable[EntryPoint] | None = None) -> None:
         self.settings = settings
         self.database = database
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -168,7 +166,9 @@ class PluginHost:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginError(exc.plugin_name or "?", f"{exc}; see docs/plugins.md for the hooks") from None
+            name = self.pm.get_name(exc.plugin) or "?"
+            known = ", ".join(sorted(hookspecs.FAMILIES))
+            raise PluginError(name, f"{exc}; the hooks are: {known} (docs/plugins.md)") from None
         self._check_providers()
         for hook in hookspecs.FAMILIES:
             for record in self.records.values():
@@ -185,9 +185,7 @@ class PluginHost:
                 log.warning("%s set but no plugin named %r is installed; ignored", ", ".join(from_env), name)
                 continue
             installed = ", ".join(sorted(names)) or "none"
-            raise ConfigError(
-                f"plugins.{name}", f"no installed plugin has this name (installed: {installed})"
-            )
+            raise ConfigError(f"plugins.{name}", f"no installed plugin has this name (installed: {installed})")
 
     def _load_one(self, ep: EntryPoint, record: PluginRecord, table: dict[str, Any]) -> None:
         try:
@@ -200,6 +198,9 @@ class PluginHost:
             raise PluginError(ep.name, f"importing {ep.value} failed: {type(exc).__name__}: {exc}") from exc
         table.pop("enabled", None)
         record.settings = _validate_settings(ep.name, plugin, table, self.settings)
+        if self.pm.is_registered(plugin):
+            other = self.pm.get_name(plugin)
+            raise PluginError(ep.name, f"{ep.value} is already loaded as plugin {other!r}")
         try:
             self.pm.register(plugin, name=ep.name)
         except pluggy.PluginValidationError as exc:
@@ -224,14 +225,10 @@ class PluginHost:
         def register(obj: Any) -> None:
             if not isinstance(obj, protocol):
                 missing = [a for a in _protocol_members(protocol) if not hasattr(obj, a)]
-                raise PluginError(
-                    record.name, f"{hook} got {obj!r}, not a {protocol.__name__} (missing: {missing})"
-                )
+                raise PluginError(record.name, f"{hook} got {obj!r}, not a {protocol.__name__} (missing: {missing})")
             if obj.name in registered:
                 other = self.registry.owner[(hook, obj.name)]
-                raise PluginError(
-                    record.name, f"{label} name {obj.name!r} is already registered by {other!r}"
-                )
+                raise PluginError(record.name, f"{label} name {obj.name!r} is already registered by {other!r}")
             if hook == "register_backends" and self.settings.backends.provider:
                 if record.name not in self.settings.backends.provider:
                     log.info("backend %s of plugin %s not used: backends.provider", obj.name, record.name)
@@ -325,7 +322,5 @@ def _missing_module_advice(ep: EntryPoint, distribution: str, exc: ModuleNotFoun
             if match and _normal(match[1]).startswith(_normal(missing.split(".")[0])):
                 extras.append(match[2])
     if extras:
-        return (
-            f"needs {missing!r}, not installed; install the extra: pip install '{distribution}[{extras[0]}]'"
-        )
+        return f"needs {missing!r}, not installed; install the extra: pip install '{distribution}[{extras[0]}]'"
     return f"needs {missing!r}, which is not installed"

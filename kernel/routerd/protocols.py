@@ -76,9 +76,7 @@ class Scorer(Protocol):
 
     name: str
 
-    async def score(
-        self, features: PromptFeatures, candidates: Sequence[ModelInfo]
-    ) -> Mapping[str, Contribution]:
+    async def score(self, features: PromptFeatures, candidates: Sequence[ModelInfo]) -> Mapping[str, Contribution]:
         """Before the call: a contribution per candidate model name (omit a model: no opinion)."""
         ...
 

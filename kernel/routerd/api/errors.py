@@ -37,18 +37,14 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     body = ErrorResponse(
-        ErrorBody(
-            message=message, type=error_type or _TYPES.get(status, "server_error"), param=param, code=code
-        )
+        ErrorBody(message=message, type=error_type or _TYPES.get(status, "server_error"), param=param, code=code)
     )
     return Response(msgspec.json.encode(body), status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 def gateway_error(_: Request, exc: GatewayError) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return error_response(
-        exc.status_code, exc.message, exc.error_type, param=exc.param, code=exc.code, headers=headers
-    )
+    return error_response(exc.status_code, exc.message, exc.error_type, param=exc.param, code=exc.code, headers=headers)
 
 
 def http_error(_: Request, exc: HTTPException) -> Response:

@@ -115,9 +115,7 @@ class FeedbackRow(Base):
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    decision_id: Mapped[str | None] = mapped_column(
-        ForeignKey("routing_decisions.id", ondelete="SET NULL"), index=True
-    )
+    decision_id: Mapped[str | None] = mapped_column(ForeignKey("routing_decisions.id", ondelete="SET NULL"), index=True)
     response_id: Mapped[str] = mapped_column(String(200), index=True)
     model: Mapped[str | None] = mapped_column(String(400))
     rating: Mapped[float] = mapped_column(Float)

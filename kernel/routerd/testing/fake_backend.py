@@ -89,18 +89,14 @@ class FakeBackend:
             id=f"fake-{len(self.calls)}",
             created=int(time.time()),
             model=model,
-            choices=[
-                Choice(index=0, message=Message(role="assistant", content=self.reply), finish_reason="stop")
-            ],
+            choices=[Choice(index=0, message=Message(role="assistant", content=self.reply), finish_reason="stop")],
             usage=self._usage(request),
         )
 
     async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
         self.calls.append(("stream", model))
         created, ident = int(time.time()), f"fake-{len(self.calls)}"
-        yield ChatCompletionChunk(
-            ident, created, model, [ChunkChoice(0, Delta(role="assistant", content=""))]
-        )
+        yield ChatCompletionChunk(ident, created, model, [ChunkChoice(0, Delta(role="assistant", content=""))])
         words = self.reply.split(" ")
         for i, word in enumerate(words):
             piece = word if i == 0 else " " + word

@@ -1,0 +1,40 @@
+# routerd: every target works on a fresh machine with Python 3.11+, pip and make.
+# The first target that needs it creates .venv and installs the project into it; later runs
+# reinstall only when pyproject.toml (or the template's) changes.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.routerd-installed
+
+.PHONY: venv run test lint format clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml plugin-template/pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "routerd needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e 'plugin-template[test]'
+	touch $(STAMP)
+
+## run: start the gateway on http://127.0.0.1:8080 (settings: ROUTERD_CONFIG, ROUTER_* variables)
+run: $(STAMP)
+	$(BIN)/routerd serve
+
+## test: the kernel's tests (SQLite and PostgreSQL), then the plugin template's own tests
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+	cd plugin-template && ../$(BIN)/python -m pytest tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

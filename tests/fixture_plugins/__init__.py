@@ -1,0 +1,1 @@
+"""Small plugins the kernel's tests load through entry points (see tests/conftest.py)."""
