@@ -7,10 +7,10 @@ clients send vendor extensions, which are ignored rather than refused).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET, Meta, UnsetType
 
 
 class ImageURL(msgspec.Struct, omit_defaults=True):
@@ -38,8 +38,11 @@ class ToolCall(msgspec.Struct, omit_defaults=True):
     index: int | UnsetType = UNSET
 
 
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
 class Message(msgspec.Struct, omit_defaults=True):
-    role: str
+    role: Role
     content: str | list[ContentPart] | None = None
     name: str | UnsetType = UNSET
     tool_calls: list[ToolCall] | UnsetType = UNSET
@@ -61,29 +64,43 @@ class StreamOptions(msgspec.Struct, omit_defaults=True):
     include_usage: bool = False
 
 
-class ChatRequest(msgspec.Struct, omit_defaults=True):
-    """``POST /v1/chat/completions`` body. Every standard parameter is carried to the backend."""
+Temperature = Annotated[float, Meta(ge=0, le=2)]
+Penalty = Annotated[float, Meta(ge=-2, le=2)]
+Probability = Annotated[float, Meta(ge=0, le=1)]
+PositiveInt = Annotated[int, Meta(ge=1)]
 
-    messages: list[Message]
+
+class ChatRequest(msgspec.Struct, omit_defaults=True):
+    """``POST /v1/chat/completions`` body. Every standard parameter is validated against the
+    ranges the OpenAI API documents and carried to the backend."""
+
+    messages: Annotated[list[Message], Meta(min_length=1)]
     model: str | UnsetType = UNSET
     stream: bool = False
-    stream_options: StreamOptions | UnsetType = UNSET
-    temperature: float | UnsetType = UNSET
-    top_p: float | UnsetType = UNSET
-    n: int | UnsetType = UNSET
-    max_tokens: int | UnsetType = UNSET
-    max_completion_tokens: int | UnsetType = UNSET
-    stop: str | list[str] | UnsetType = UNSET
-    presence_penalty: float | UnsetType = UNSET
-    frequency_penalty: float | UnsetType = UNSET
-    logit_bias: dict[str, float] | UnsetType = UNSET
+    stream_options: StreamOptions | UnsetType | None = UNSET
+    temperature: Temperature | UnsetType | None = UNSET
+    top_p: Probability | UnsetType | None = UNSET
+    n: Annotated[int, Meta(ge=1, le=128)] | UnsetType | None = UNSET
+    max_tokens: PositiveInt | UnsetType | None = UNSET
+    max_completion_tokens: PositiveInt | UnsetType | None = UNSET
+    stop: str | Annotated[list[str], Meta(max_length=4)] | UnsetType | None = UNSET
+    presence_penalty: Penalty | UnsetType | None = UNSET
+    frequency_penalty: Penalty | UnsetType | None = UNSET
+    logit_bias: dict[str, Annotated[float, Meta(ge=-100, le=100)]] | UnsetType | None = UNSET
     user: str | UnsetType = UNSET
-    seed: int | UnsetType = UNSET
-    logprobs: bool | UnsetType = UNSET
-    top_logprobs: int | UnsetType = UNSET
-    response_format: dict[str, Any] | UnsetType = UNSET
-    tools: list[dict[str, Any]] | UnsetType = UNSET
-    tool_choice: str | dict[str, Any] | UnsetType = UNSET
+    seed: int | UnsetType | None = UNSET
+    logprobs: bool | UnsetType | None = UNSET
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | UnsetType | None = UNSET
+    response_format: dict[str, Any] | UnsetType | None = UNSET
+    tools: list[dict[str, Any]] | UnsetType | None = UNSET
+    tool_choice: str | dict[str, Any] | UnsetType | None = UNSET
+    parallel_tool_calls: bool | UnsetType | None = UNSET
+
+    def wants_usage_in_stream(self) -> bool:
+        return bool(self.stream_options) and bool(self.stream_options.include_usage)
+
+    def wants_json(self) -> bool:
+        return bool(self.response_format) and self.response_format.get("type") in ("json_object", "json_schema")
 
 
 class Usage(msgspec.Struct):
@@ -132,7 +149,7 @@ class ChatCompletionChunk(msgspec.Struct, omit_defaults=True):
 
 
 class EmbeddingRequest(msgspec.Struct, omit_defaults=True):
-    input: str | list[str]
+    input: str | Annotated[list[str], Meta(min_length=1, max_length=2048)]
     model: str | UnsetType = UNSET
     encoding_format: str | UnsetType = UNSET
     dimensions: int | UnsetType = UNSET
