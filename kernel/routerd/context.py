@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from routerd.errors import ConfigError
+
 if TYPE_CHECKING:
     from routerd.config import Settings
     from routerd.db.database import Database
@@ -30,3 +32,11 @@ class PluginContext:
     data_dir: Path
     log: logging.Logger
     database: Database
+
+    def config_error(self, key: str, reason: str) -> ConfigError:
+        """The error for a bad value of this plugin's setting `key`, found by the plugin itself
+        (a check a type cannot express); it names ``plugins.<name>.<key>`` and where the value
+        came from, like the kernel's own errors. Raise it from a hook."""
+        full = f"plugins.{self.name}.{key}"
+        source = self.config.sources.get(full)
+        return ConfigError(f"{full} (from {source})" if source else full, reason)
