@@ -21,11 +21,11 @@ def create_app(settings: Settings, entry_points: Iterable[EntryPoint] | None = N
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        await gateway.start()
         try:
+            await gateway.start()
             yield
         finally:
-            await gateway.close()
+            await gateway.close()  # also after a failed start: what did start is closed
 
     app = Litestar(
         route_handlers=[*health.ROUTES, admin.router],

@@ -237,11 +237,13 @@ class PluginHost:
             self.registry.owner[(hook, obj.name)] = record.name
             record.registered.setdefault(label, []).append(obj.name)
 
+        data_dir = Path(self.settings.data_dir) / "plugins" / record.name
+        data_dir.mkdir(parents=True, exist_ok=True)
         context = PluginContext(
             name=record.name,
             settings=record.settings,
             config=self.settings,
-            data_dir=Path(self.settings.data_dir) / "plugins" / record.name,
+            data_dir=data_dir,
             log=logging.getLogger(f"routerd.plugin.{record.name}"),
             database=self.database,
         )
