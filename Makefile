@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.routerd-installed
 
-.PHONY: venv run test lint format clean
+.PHONY: venv run test lint format docs clean
 
 venv: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml plugin-template/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "routerd needs Python 3.11 or newer")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
 	$(BIN)/python -m pip install --quiet -e 'plugin-template[test]'
 	touch $(STAMP)
 
@@ -35,6 +35,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## docs: regenerate the settings table in docs/configuration.md from the settings Structs
+docs: $(STAMP)
+	$(BIN)/routerd config docs --write docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -8,7 +8,7 @@ from importlib.metadata import EntryPoint
 
 from litestar import Litestar
 
-from routerd.api import admin, health
+from routerd.api import admin, health, openai
 from routerd.api.errors import HANDLERS
 from routerd.config import Settings
 from routerd.gateway import Gateway
@@ -28,7 +28,7 @@ def create_app(settings: Settings, entry_points: Iterable[EntryPoint] | None = N
             await gateway.close()  # also after a failed start: what did start is closed
 
     app = Litestar(
-        route_handlers=[*health.ROUTES, admin.router],
+        route_handlers=[*health.ROUTES, *openai.ROUTES, admin.router],
         lifespan=[lifespan],
         exception_handlers=HANDLERS,
         request_max_body_size=settings.server.max_body_bytes,

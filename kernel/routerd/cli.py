@@ -83,13 +83,15 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(described, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("plugin", "version", "enabled", "hooks", "registered", box=None)
     for row in described:
         registered = "; ".join(f"{family}: {', '.join(names)}" for family, names in row["registered"].items())
-        hooks = ", ".join(row["hooks"]) if row["enabled"] else "(not imported)"
-        table.add_row(row["name"], row["version"], "yes" if row["enabled"] else "no", hooks, registered or "-")
+        hooks = ", ".join(row["hooks"]) if row["enabled"] else (row["note"] or "(not imported)")
+        cells = [row["name"], row["version"], "yes" if row["enabled"] else "no", hooks, registered or "-"]
+        table.add_row(*(escape(cell) for cell in cells))
     Console(width=200).print(table)
 
 
@@ -127,11 +129,22 @@ def _as_toml(data: dict[str, Any], prefix: str = "") -> list[str]:
     return lines
 
 
-@config.command("docs", help="Print the settings table of docs/configuration.md.")
-def config_docs() -> None:
-    from routerd.config_docs import settings_table
+@config.command("docs", help="Print the settings table of docs/configuration.md (--write: update that file).")
+@click.option(
+    "--write",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Replace the table between the settings-table markers of this Markdown file.",
+)
+def config_docs(target: Path | None) -> None:
+    from routerd.config_docs import settings_table, write_table
 
-    click.echo(settings_table(), nl=False)
+    if target is None:
+        click.echo(settings_table(), nl=False)
+    else:
+        write_table(target)
+        click.echo(f"updated {target}")
 
 
 @main.group(help="Database schema: migrations with Alembic.")

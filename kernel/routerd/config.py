@@ -76,10 +76,25 @@ class RoutingSettings(_Section):
     ] = None
 
 
+class ResponseSettings(_Section):
+    signature: Annotated[
+        str,
+        _doc("Appended to every text answer; `{model}` is the model's name. Empty: no signature."),
+    ] = "\n\nModel: {model}"
+    list_real_models: Annotated[bool, _doc("`/v1/models` lists every real model after the gateway's own name.")] = True
+
+
 class DispatchSettings(_Section):
-    generation_timeout: Annotated[float, _doc("Seconds one generation may take in all before it is cut off.", gt=0)] = (
-        300.0
-    )
+    generation_timeout: Annotated[
+        float, _doc("Seconds one generation (streamed or not) may take in all before it is cut off.", gt=0)
+    ] = 300.0
+    connect_timeout: Annotated[float, _doc("Seconds to open a connection to a backend.", gt=0)] = 5.0
+    first_token_timeout: Annotated[
+        float, _doc("Seconds until a streamed answer's first chunk; then the next model is tried.", gt=0)
+    ] = 120.0
+    idle_timeout: Annotated[float, _doc("Seconds a stream may stay silent between chunks.", gt=0)] = 60.0
+    breaker_failures: Annotated[int, _doc("Failures in a row that take a backend out of rotation.", ge=1)] = 3
+    breaker_cooldown: Annotated[float, _doc("Seconds before a backend out of rotation is probed again.", gt=0)] = 30.0
 
 
 class CacheSettings(_Section):
@@ -114,6 +129,7 @@ class Settings(_Section):
     backends: BackendSettings = msgspec.field(default_factory=BackendSettings)
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
     dispatch: DispatchSettings = msgspec.field(default_factory=DispatchSettings)
+    response: ResponseSettings = msgspec.field(default_factory=ResponseSettings)
     cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
     benchmarks: BenchmarkSettings = msgspec.field(default_factory=BenchmarkSettings)
     rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)

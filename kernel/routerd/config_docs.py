@@ -6,6 +6,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Iterator
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -55,6 +56,20 @@ def builtin_plugin_settings() -> dict[str, type | None]:
         if ep.dist is not None and ep.dist.metadata["Name"] == "routerd":
             found[ep.name] = getattr(ep.load(), "Settings", None)
     return dict(sorted(found.items()))
+
+
+START, END = "<!-- settings-table:start -->\n", "<!-- settings-table:end -->"
+
+
+def documented_table(path: Path) -> str:
+    text = path.read_text()
+    return text[text.index(START) + len(START) : text.index(END)]
+
+
+def write_table(path: Path) -> None:
+    text = path.read_text()
+    head, tail = text[: text.index(START) + len(START)], text[text.index(END) :]
+    path.write_text(head + settings_table() + tail)
 
 
 def settings_table() -> str:

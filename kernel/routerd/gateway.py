@@ -1,5 +1,6 @@
-"""The gateway: one object that owns the settings, the database and the plugins of a running
-app. Nothing lives in module globals; every handler reaches it through ``app.state.gateway``."""
+"""The gateway: one object that owns the settings, the database, the plugins, the catalog and
+the dispatcher of a running app. Nothing lives in module globals; every handler reaches it
+through ``app.state.gateway``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from collections.abc import Iterable
 from importlib.metadata import EntryPoint
 
 from routerd.auth import Authentication
+from routerd.catalog import Catalog
 from routerd.config import Settings
 from routerd.db.database import Database
+from routerd.dispatch import Dispatcher
+from routerd.jobs.discovery import Discovery
 from routerd.plugins import PluginHost
+from routerd.signature import Signature
 
 log = logging.getLogger("routerd")
 
@@ -22,14 +27,21 @@ class Gateway:
         self.plugins = PluginHost(settings, self.database, entry_points)
         self.plugins.load()
         self.auth = Authentication(self.plugins.registry)
+        self.catalog = Catalog(self.plugins.registry.backends, self.database)
+        self.dispatcher = Dispatcher(settings.dispatch)
+        self.discovery = Discovery(self.catalog, settings.backends.discovery_interval)
+        self.signature = Signature(settings.response.signature)
 
     async def start(self) -> None:
         await self.database.start()
         await self.plugins.start()
+        await self.discovery.start()
         enabled = [name for name, r in self.plugins.records.items() if r.enabled]
-        log.info("routerd started with plugins: %s", ", ".join(enabled) or "none")
+        log.info("routerd started with plugins: %s; %d models", ", ".join(enabled) or "none", len(self.catalog.entries))
 
     async def close(self) -> None:
+        await self.discovery.close()
+        await self.dispatcher.close()
         await self.plugins.close()
         await self.database.close()
 

@@ -7,6 +7,7 @@ off with ``enabled = false`` in its ``[plugins.<name>]`` table is never imported
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import logging
 import re
@@ -55,6 +56,7 @@ class PluginRecord:
     hooks: list[str] = field(default_factory=list)
     registered: dict[str, list[str]] = field(default_factory=dict)
     settings: Any = None
+    note: str = ""
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -66,6 +68,7 @@ class PluginRecord:
             "builtin": self.distribution == "routerd",
             "hooks": self.hooks,
             "registered": self.registered,
+            "note": self.note,
         }
 
 
@@ -162,6 +165,10 @@ class PluginHost:
             record = PluginRecord(ep.name, ep.value, distribution, version, _is_enabled(ep.name, table))
             self.records[ep.name] = record
             if record.enabled:
+                self._check_extras(
+                    ep, record, explicit="enabled" in table or ep.name in self.settings.backends.provider
+                )
+            if record.enabled:
                 self._load_one(ep, record, table)
         try:
             self.pm.check_pending()
@@ -186,6 +193,21 @@ class PluginHost:
                 continue
             installed = ", ".join(sorted(names)) or "none"
             raise ConfigError(f"plugins.{name}", f"no installed plugin has this name (installed: {installed})")
+
+    def _check_extras(self, ep: EntryPoint, record: PluginRecord, *, explicit: bool) -> None:
+        """A plugin whose entry point names extras (``"module [extra]"``) needs them installed.
+        Switched on explicitly, a missing extra stops start-up; on by default, the plugin is
+        left off (and not imported), with a note in ``routerd plugins``."""
+        for extra in ep.extras:
+            missing = _missing_requirements(ep, extra)
+            if not missing:
+                continue
+            if explicit:
+                raise MissingExtra(ep.name, record.distribution, extra, missing)
+            record.enabled = False
+            record.note = f"off: needs {', '.join(missing)}; pip install '{record.distribution}[{extra}]'"
+            log.info("plugin %s %s", ep.name, record.note)
+            return
 
     def _load_one(self, ep: EntryPoint, record: PluginRecord, table: dict[str, Any]) -> None:
         try:
@@ -302,10 +324,33 @@ def _validate_settings(name: str, plugin: Any, table: dict[str, Any], settings: 
         return None
     try:
         return msgspec.convert(table, struct, strict=False)
+    except TypeError as exc:  # the Struct itself is wrong: the plugin's bug, not the user's
+        raise PluginError(name, f"its Settings Struct is not valid for msgspec: {exc}") from None
     except msgspec.ValidationError as exc:
         key, reason = explain_validation_error(exc, prefix=f"plugins.{name}")
         source = settings.sources.get(key)
         raise ConfigError(f"{key} (from {source})" if source else key, reason) from None
+
+
+_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9_.\-]*)[^;]*;(.*)")
+
+
+def _missing_requirements(ep: EntryPoint, extra: str) -> list[str]:
+    """The distributions that `extra` of the entry point's distribution needs and that are not
+    installed."""
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return []
+    missing = []
+    for requirement in dist.requires or []:
+        match = _REQUIREMENT.match(requirement)
+        if not match or not re.search(r"extra\s*==\s*['\"]" + re.escape(extra) + r"['\"]", match[2]):
+            continue
+        try:
+            importlib.metadata.distribution(match[1])
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(match[1])
+    return missing
 
 
 def _normal(name: str) -> str:

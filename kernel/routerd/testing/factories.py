@@ -21,11 +21,13 @@ TEST_ADMIN_KEY = "routerd-test-admin-key"
 
 def make_settings(data_dir: Path, config: Mapping[str, Any] | None = None) -> Settings:
     """Settings from a dict shaped like the TOML file, with `data_dir` (and so the SQLite
-    database) in a test's own folder, and `TEST_ADMIN_KEY` as the admin key unless `config`
-    sets one. Environment variables are not read."""
+    database) in a test's own folder, `TEST_ADMIN_KEY` as the admin key and the ``local``
+    backend off, unless `config` says otherwise. Environment variables are not read."""
     tree: dict[str, Any] = {"data_dir": str(data_dir), **(config or {})}
     plugins = {name: dict(table) for name, table in tree.get("plugins", {}).items()}
     plugins.setdefault("apikey_auth", {}).setdefault("admin_api_key", TEST_ADMIN_KEY)
+    # The local backend would start llama.cpp processes: off unless the test turns it on.
+    plugins.setdefault("local", {}).setdefault("enabled", False)
     tree["plugins"] = plugins
     try:
         return msgspec.convert(tree, Settings, strict=False)

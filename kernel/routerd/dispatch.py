@@ -1,0 +1,218 @@
+"""Calling backends: ordered fallbacks, timeouts, circuit breakers.
+
+A request goes to the first model of the routing decision; when that model fails before the
+first byte reaches the client (connect error, 5xx, timeout, malformed answer), the next is
+tried. Once bytes are on their way, a failure ends the stream with an explicit error event.
+
+Timeouts: the backend's own connect timeout; `first_token_timeout` until a streamed answer's
+first chunk; `idle_timeout` between chunks; and
+`generation_timeout` for the whole generation (and for a whole non-streamed answer).
+
+A backend that fails `breaker_failures` times in a row is taken out of rotation; after
+`breaker_cooldown` seconds a probe (its `list_models`) runs in the background, and a success
+puts it back. A real request that succeeds also closes the breaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from routerd.catalog import CatalogEntry
+from routerd.config import DispatchSettings
+from routerd.errors import BackendError, BackendTimeout, BackendUnavailable, GatewayError
+from routerd.schemas.openai import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingResponse
+
+log = logging.getLogger("routerd.dispatch")
+
+
+@dataclass
+class Breaker:
+    failures: int = 0
+    open_until: float = 0.0
+    probing: bool = False
+
+    def is_open(self, now: float) -> bool:
+        return self.open_until > now
+
+
+@dataclass
+class Attempt:
+    model: str
+    error: str | None = None
+
+
+@dataclass
+class StreamStart:
+    """A stream that has produced its first chunk: where it comes from, and the rest of it."""
+
+    entry: CatalogEntry
+    first: ChatCompletionChunk
+    rest: AsyncIterator[ChatCompletionChunk]
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+class Dispatcher:
+    def __init__(self, settings: DispatchSettings) -> None:
+        self.settings = settings
+        self.breakers: dict[str, Breaker] = {}
+        self._probes: set[asyncio.Task] = set()
+
+    # -- health ------------------------------------------------------------------------------
+    def available(self, backend_name: str) -> bool:
+        breaker = self.breakers.get(backend_name)
+        return breaker is None or not breaker.is_open(time.monotonic())
+
+    def succeeded(self, backend_name: str) -> None:
+        breaker = self.breakers.get(backend_name)
+        if breaker is not None and (breaker.failures or breaker.open_until):
+            log.info("backend %s is back in rotation", backend_name)
+            self.breakers[backend_name] = Breaker()
+
+    def failed(self, backend: Any) -> None:
+        breaker = self.breakers.setdefault(backend.name, Breaker())
+        breaker.failures += 1
+        if breaker.failures >= self.settings.breaker_failures and not breaker.is_open(time.monotonic()):
+            breaker.open_until = time.monotonic() + self.settings.breaker_cooldown
+            log.warning("backend %s failed %d times: out of rotation", backend.name, breaker.failures)
+            if not breaker.probing:
+                breaker.probing = True
+                task = asyncio.get_running_loop().create_task(self._probe(backend))
+                self._probes.add(task)
+                task.add_done_callback(self._probes.discard)
+
+    async def _probe(self, backend: Any) -> None:
+        """Wait out the cooldown, then ask the backend for its models until it answers."""
+        breaker = self.breakers[backend.name]
+        try:
+            while True:
+                await asyncio.sleep(max(0.0, breaker.open_until - time.monotonic()))
+                try:
+                    async with asyncio.timeout(self.settings.first_token_timeout):
+                        await backend.list_models()
+                except Exception as exc:
+                    log.info("probe: backend %s still failing (%s)", backend.name, type(exc).__name__)
+                    breaker.open_until = time.monotonic() + self.settings.breaker_cooldown
+                    continue
+                self.succeeded(backend.name)
+                return
+        finally:
+            breaker.probing = False
+
+    async def close(self) -> None:
+        for task in list(self._probes):
+            task.cancel()
+        await asyncio.gather(*self._probes, return_exceptions=True)
+
+    # -- calls -------------------------------------------------------------------------------
+    def _ordered(self, targets: list[CatalogEntry]) -> list[CatalogEntry]:
+        """Healthy backends first; open breakers only as a last resort."""
+        healthy = [t for t in targets if self.available(t.info.backend)]
+        return healthy + [t for t in targets if t not in healthy]
+
+    def _give_up(self, attempts: list[Attempt], last: GatewayError | None) -> GatewayError:
+        if last is not None and len(attempts) == 1:
+            return last
+        tried = "; ".join(f"{a.model}: {a.error}" for a in attempts)
+        return BackendUnavailable(f"no model could answer ({tried})", code="all_backends_failed")
+
+    async def chat(self, targets: list[CatalogEntry], request: ChatRequest) -> tuple[ChatCompletion, CatalogEntry]:
+        attempts: list[Attempt] = []
+        last: GatewayError | None = None
+        for entry in self._ordered(targets):
+            try:
+                async with asyncio.timeout(self.settings.generation_timeout):
+                    completion = await entry.backend.chat(entry.info.name, request)
+            except (BackendError, TimeoutError) as exc:
+                last = _as_backend_error(entry, exc)
+                attempts.append(Attempt(entry.id, last.message))
+                self.failed(entry.backend)
+                continue
+            self.succeeded(entry.info.backend)
+            return completion, entry
+        raise self._give_up(attempts, last)
+
+    async def embed(self, targets: list[CatalogEntry], inputs: list[str]) -> tuple[EmbeddingResponse, CatalogEntry]:
+        attempts: list[Attempt] = []
+        last: GatewayError | None = None
+        for entry in self._ordered(targets):
+            try:
+                async with asyncio.timeout(self.settings.generation_timeout):
+                    result = await entry.backend.embed(entry.info.name, inputs)
+            except (BackendError, TimeoutError) as exc:
+                last = _as_backend_error(entry, exc)
+                attempts.append(Attempt(entry.id, last.message))
+                self.failed(entry.backend)
+                continue
+            self.succeeded(entry.info.backend)
+            return result, entry
+        raise self._give_up(attempts, last)
+
+    async def start_stream(self, targets: list[CatalogEntry], request: ChatRequest) -> StreamStart:
+        """Try the targets in order until one yields its first chunk."""
+        attempts: list[Attempt] = []
+        last: GatewayError | None = None
+        for entry in self._ordered(targets):
+            stream = entry.backend.stream(entry.info.name, request)
+            try:
+                async with asyncio.timeout(self.settings.first_token_timeout):
+                    first = await anext(stream)
+            except (BackendError, TimeoutError, StopAsyncIteration) as exc:
+                await _close_quietly(stream)
+                if isinstance(exc, StopAsyncIteration):
+                    exc = BackendError(f"backend {entry.info.backend} sent an empty stream")
+                last = _as_backend_error(entry, exc)
+                attempts.append(Attempt(entry.id, last.message))
+                self.failed(entry.backend)
+                continue
+            self.succeeded(entry.info.backend)
+            return StreamStart(entry, first, stream, attempts)
+        raise self._give_up(attempts, last)
+
+    async def relay(self, start: StreamStart) -> AsyncIterator[ChatCompletionChunk]:
+        """The rest of a started stream, under the idle and total timeouts. Errors propagate as
+        `BackendError`/`BackendTimeout`; the caller turns them into an error event."""
+        deadline = time.monotonic() + self.settings.generation_timeout
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BackendTimeout(f"generation took longer than {self.settings.generation_timeout:g} s")
+                try:
+                    async with asyncio.timeout(min(self.settings.idle_timeout, remaining)):
+                        chunk = await anext(start.rest)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    if time.monotonic() >= deadline:
+                        raise BackendTimeout(
+                            f"generation took longer than {self.settings.generation_timeout:g} s"
+                        ) from None
+                    raise BackendTimeout(f"the model was silent for {self.settings.idle_timeout:g} s") from None
+                except BackendError:
+                    self.failed(start.entry.backend)
+                    raise
+                yield chunk
+        finally:
+            await _close_quietly(start.rest)
+
+
+def _as_backend_error(entry: CatalogEntry, exc: BaseException) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    return BackendTimeout(f"backend {entry.info.backend} did not answer in time")
+
+
+async def _close_quietly(stream: AsyncIterator[Any]) -> None:
+    """Close an upstream stream (and so its HTTP request), even from a cancelled task."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await asyncio.shield(asyncio.wait_for(aclose(), timeout=1.0))
+    except (Exception, asyncio.CancelledError):
+        log.debug("closing an upstream stream failed", exc_info=True)

@@ -1,0 +1,81 @@
+"""The response signature: ``Model: <name>`` appended to answers, never doubled.
+
+A signature from an earlier turn that a client sends back in the conversation is stripped
+before the model sees it, so models do not learn to echo it; one a model echoes anyway is
+stripped from its answer (held back at the end of a stream until it is clear) before the real
+one is appended.
+"""
+
+from __future__ import annotations
+
+import re
+
+from routerd.schemas.openai import ChatRequest, Message
+
+
+class Signature:
+    def __init__(self, template: str) -> None:
+        self.template = template
+        line = template.strip()
+        self.enabled = bool(line)
+        self.marker = line.split("{model}")[0] if self.enabled else ""
+        pattern = re.escape(line).replace(re.escape("{model}"), r"[^\n]{1,200}") if self.enabled else "(?!)"
+        self._trailing = re.compile(r"(?:\A|\s*\n)[ \t]*" + pattern + r"\s*\Z")
+
+    def render(self, model: str) -> str:
+        return self.template.replace("{model}", model) if self.enabled else ""
+
+    def strip(self, text: str) -> str:
+        if not self.enabled:
+            return text
+        while True:
+            stripped = self._trailing.sub("", text)
+            if stripped == text:
+                return text
+            text = stripped
+
+    def clean_request(self, request: ChatRequest) -> None:
+        """Strip echoed signatures from the assistant turns of a conversation, in place."""
+        if not self.enabled:
+            return
+        for message in request.messages:
+            if message.role == "assistant" and isinstance(message.content, str):
+                message.content = self.strip(message.content)
+
+    def holdback(self) -> StreamHoldback:
+        return StreamHoldback(self)
+
+
+class StreamHoldback:
+    """Passes streamed text through, holding back a tail that may be an echoed signature."""
+
+    def __init__(self, signature: Signature) -> None:
+        self.signature = signature
+        self.pending = ""
+
+    def _hold_from(self, text: str) -> int:
+        marker = self.signature.marker
+        for match in re.finditer(r"\n", text):
+            tail = text[match.end() :].lstrip()
+            if tail.startswith(marker) or (tail and marker.startswith(tail)):
+                return match.start()
+        return len(text)
+
+    def feed(self, text: str) -> str:
+        """The part of `text` (plus what was held) that is safe to send now."""
+        if not self.signature.enabled:
+            return text
+        text = self.pending + text
+        cut = self._hold_from(text)
+        self.pending = text[cut:]
+        return text[:cut]
+
+    def finish(self) -> str:
+        """What was held back, minus an echoed signature."""
+        pending, self.pending = self.pending, ""
+        return self.signature.strip(pending)
+
+
+def clean_message(signature: Signature, message: Message) -> None:
+    if isinstance(message.content, str):
+        message.content = signature.strip(message.content)

@@ -1,0 +1,105 @@
+"""HTTP plumbing shared by backends: sessions, error mapping, stream readers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from routerd.errors import BackendError, BackendTimeout, BackendUnavailable, InvalidRequest, ModelNotFound
+
+_decoder = msgspec.json.Decoder()
+
+
+def new_session(
+    base_url: str, *, headers: dict[str, str] | None = None, connect_timeout: float = 5.0, limit: int = 256
+) -> aiohttp.ClientSession:
+    """A session for one upstream: a bounded connection pool, the connect timeout here; read
+    timeouts (first token, idle, total) are the dispatcher's."""
+    return aiohttp.ClientSession(
+        base_url=base_url.rstrip("/") + "/",
+        headers=headers,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, connect=connect_timeout),
+        connector=aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300),
+        json_serialize=lambda obj: msgspec.json.encode(obj).decode(),
+        auto_decompress=True,
+    )
+
+
+def transport_error(backend: str, exc: BaseException) -> BackendError:
+    """A gateway error for an exception raised while talking to `backend`."""
+    if isinstance(exc, BackendError):
+        return exc
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return BackendTimeout(f"backend {backend} timed out")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return BackendUnavailable(f"backend {backend} is unreachable")
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return BackendUnavailable(f"backend {backend} closed the connection")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return BackendUnavailable(f"backend {backend} failed: {type(exc).__name__}")
+    if isinstance(exc, msgspec.DecodeError | msgspec.ValidationError | ValueError | KeyError | TypeError):
+        return BackendError(f"backend {backend} sent a malformed response")
+    return BackendError(f"backend {backend} failed: {type(exc).__name__}")
+
+
+def _upstream_message(body: bytes) -> str:
+    try:
+        data = _decoder.decode(body)
+    except msgspec.DecodeError:
+        return body[:200].decode(errors="replace").strip()
+    if isinstance(data, dict):
+        error = data.get("error", data.get("detail", data))
+        if isinstance(error, dict):
+            return str(error.get("message", error))[:500]
+        return str(error)[:500]
+    return str(data)[:200]
+
+
+async def raise_for_status(backend: str, model: str, response: aiohttp.ClientResponse) -> None:
+    """Map an upstream error status to the gateway's errors. 5xx, 429 and 408 let the dispatcher
+    try another model; a 400 is the client's mistake and is not retried."""
+    status = response.status
+    if status < 400:
+        return
+    message = _upstream_message(await response.read())
+    if status == 404:
+        raise ModelNotFound(f"backend {backend} does not serve {model}: {message}", code="model_not_found")
+    if status in (400, 413, 422):
+        raise InvalidRequest(f"backend {backend} refused the request: {message}")
+    if status in (401, 403):
+        error = BackendError(f"backend {backend} refused our credentials ({status})")
+        raise error
+    if status in (408, 429) or status >= 500:
+        raise BackendUnavailable(f"backend {backend} answered {status}: {message}")
+    raise BackendError(f"backend {backend} answered {status}: {message}")
+
+
+async def sse_events(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The ``data:`` payloads of a server-sent-events stream, until ``[DONE]`` or its end."""
+    data: list[bytes] = []
+    async for raw in response.content:
+        line = raw.rstrip(b"\r\n")
+        if not line:
+            if data:
+                payload = b"\n".join(data)
+                data = []
+                if payload.strip() == b"[DONE]":
+                    return
+                yield payload
+            continue
+        if line.startswith(b"data:"):
+            data.append(line[5:].lstrip(b" "))
+    if data and b"\n".join(data).strip() != b"[DONE]":
+        yield b"\n".join(data)
+
+
+async def ndjson_lines(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
+    """Decoded objects of a newline-delimited JSON stream (Ollama's)."""
+    async for raw in response.content:
+        line = raw.strip()
+        if line:
+            yield _decoder.decode(line)

@@ -1,0 +1,190 @@
+"""A complete `Backend` for any server that speaks the OpenAI API (OpenAI itself, vLLM, llama.cpp's
+server, llama-swap, LM Studio, ...). Plugins configure it: base URL, key, model prefix."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from routerd.errors import BackendError
+from routerd.naming import capabilities_from_name, parameters_from_name
+from routerd.schemas.catalog import ModelInfo
+from routerd.schemas.openai import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    Embedding,
+    EmbeddingResponse,
+    Usage,
+)
+from routerd.upstream.http import new_session, raise_for_status, sse_events, transport_error
+
+_chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
+_completion_decoder = msgspec.json.Decoder(ChatCompletion)
+_any_decoder = msgspec.json.Decoder()
+
+
+class _RawEmbedding(msgspec.Struct):
+    index: int
+    embedding: list[Any]  # floats, or per-token lists of floats (llama.cpp without pooling)
+
+
+class _RawEmbeddingResponse(msgspec.Struct):
+    data: list[_RawEmbedding]
+    usage: Usage | None = None
+
+
+def mean_pool(vectors: list[list[float]]) -> list[float]:
+    """One vector from per-token vectors (llama.cpp servers without pooling return those)."""
+    count = len(vectors)
+    return [sum(column) / count for column in zip(*vectors, strict=True)]
+
+
+def _context_window(entry: dict[str, Any]) -> int | None:
+    for key in ("context_length", "max_model_len", "context_window", "max_context_length"):
+        if isinstance(entry.get(key), int):
+            return entry[key]
+    meta = entry.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("n_ctx_train"), int):
+        return meta["n_ctx_train"]
+    return None
+
+
+def _stream_error(backend: str, payload: bytes) -> BackendError:
+    """The error an upstream reported inside its stream, or a malformed-chunk error."""
+    try:
+        data = _any_decoder.decode(payload)
+    except msgspec.DecodeError:
+        data = None
+    if isinstance(data, dict) and "error" in data:
+        error = data["error"]
+        message = error.get("message", error) if isinstance(error, dict) else error
+        return BackendError(f"backend {backend} failed mid-stream: {str(message)[:300]}")
+    return BackendError(f"backend {backend} sent a malformed stream chunk")
+
+
+class OpenAICompatibleBackend:
+    """`Backend` over an OpenAI-compatible HTTP API.
+
+    Model names are the upstream's ids behind `model_prefix` (``openai/gpt-4o``), so several
+    such backends can share a catalog. `describe(info, entry)` may refine what the model's id
+    says about it from the server's own entry in ``GET /models``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        model_prefix: str = "",
+        connect_timeout: float = 5.0,
+        tools: bool = True,
+        describe: Callable[[ModelInfo, dict[str, Any]], ModelInfo] | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.model_prefix = model_prefix
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._connect_timeout = connect_timeout
+        self._tools = tools
+        self._describe = describe
+        self._session: aiohttp.ClientSession | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = new_session(self.base_url, headers=self._headers, connect_timeout=self._connect_timeout)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise BackendError(f"backend {self.name} is not started")
+        return self._session
+
+    def upstream_model(self, model: str) -> str:
+        return model.removeprefix(self.model_prefix)
+
+    # -- Backend -----------------------------------------------------------------------------
+    async def list_models(self) -> list[ModelInfo]:
+        try:
+            async with self.session.get("models") as response:
+                await raise_for_status(self.name, "models", response)
+                body = _any_decoder.decode(await response.read())
+            entries = body["data"] if isinstance(body, dict) else body
+            models = []
+            for entry in entries:
+                ident = str(entry["id"])
+                info = ModelInfo(
+                    name=self.model_prefix + ident,
+                    backend=self.name,
+                    parameters=parameters_from_name(ident),
+                    context_window=_context_window(entry),
+                    capabilities=capabilities_from_name(ident, tools=self._tools),
+                )
+                models.append(self._describe(info, entry) if self._describe else info)
+            return models
+        except Exception as exc:
+            raise transport_error(self.name, exc) from exc
+
+    def _body(self, model: str, request: ChatRequest, stream: bool) -> bytes:
+        upstream = msgspec.structs.replace(request, model=self.upstream_model(model), stream=stream)
+        return msgspec.json.encode(upstream)
+
+    async def chat(self, model: str, request: ChatRequest) -> ChatCompletion:
+        try:
+            async with self.session.post(
+                "chat/completions", data=self._body(model, request, False), headers={"Content-Type": "application/json"}
+            ) as response:
+                await raise_for_status(self.name, model, response)
+                completion = _completion_decoder.decode(await response.read())
+        except Exception as exc:
+            raise transport_error(self.name, exc) from exc
+        return msgspec.structs.replace(completion, model=model)
+
+    async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
+        try:
+            async with self.session.post(
+                "chat/completions", data=self._body(model, request, True), headers={"Content-Type": "application/json"}
+            ) as response:
+                await raise_for_status(self.name, model, response)
+                async for payload in sse_events(response):
+                    try:
+                        chunk = _chunk_decoder.decode(payload)
+                    except msgspec.ValidationError:
+                        raise _stream_error(self.name, payload) from None
+                    chunk.model = model
+                    yield chunk
+        except GeneratorExit:
+            raise
+        except Exception as exc:
+            raise transport_error(self.name, exc) from exc
+
+    async def embed(self, model: str, inputs: list[str]) -> EmbeddingResponse:
+        body = {"model": self.upstream_model(model), "input": inputs}
+        try:
+            async with self.session.post("embeddings", json=body) as response:
+                await raise_for_status(self.name, model, response)
+                raw = msgspec.json.decode(await response.read(), type=_RawEmbeddingResponse)
+        except Exception as exc:
+            raise transport_error(self.name, exc) from exc
+        data = []
+        for item in sorted(raw.data, key=lambda d: d.index):
+            vector = item.embedding
+            if vector and isinstance(vector[0], list):
+                vector = mean_pool(vector)  # type: ignore[arg-type]
+            data.append(Embedding(index=item.index, embedding=vector))  # type: ignore[arg-type]
+        tokens = raw.usage or Usage(prompt_tokens=sum(len(t.split()) for t in inputs))
+        tokens.total_tokens = tokens.total_tokens or tokens.prompt_tokens
+        return EmbeddingResponse(data=data, model=model, usage=tokens)
+
+    async def unload(self, model: str) -> None:
+        """OpenAI-compatible servers manage their own memory."""
