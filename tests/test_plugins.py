@@ -106,10 +106,10 @@ def test_unknown_plugin_table_in_the_file_is_refused(tmp_path):
 
 
 def test_plugin_variable_for_an_absent_plugin_is_ignored_with_a_warning(tmp_path, caplog):
-    settings = make_settings(tmp_path, {"plugins": {"ollama": {"url": "http://x"}}})
-    settings.sources["plugins.ollama.url"] = "environment variable ROUTER_OLLAMA_URL"
+    settings = make_settings(tmp_path, {"plugins": {"retired": {"url": "http://x"}}})
+    settings.sources["plugins.retired.url"] = "environment variable ROUTER_RETIRED_URL"
     Gateway(settings)
-    assert "ROUTER_OLLAMA_URL set but no plugin named 'ollama' is installed" in caplog.text
+    assert "ROUTER_RETIRED_URL set but no plugin named 'retired' is installed" in caplog.text
 
 
 def test_provider_setting_keeps_only_the_named_backends(tmp_path):
@@ -145,3 +145,29 @@ def test_admin_plugins_lists_the_same_as_the_host(tmp_path):
 def test_one_module_under_two_names_is_refused(tmp_path):
     with pytest.raises(PluginError, match=r"already loaded as plugin 'one'"):
         gateway(tmp_path, {}, fixture_plugin("one", "backends"), fixture_plugin("two", "backends"))
+
+
+@pytest.fixture
+def fancy_distribution(tmp_path, monkeypatch):
+    """An installed distribution whose plugin entry point needs an extra that is not installed."""
+    info = tmp_path / "site" / "routerd_fancy-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: routerd-fancy\nVersion: 1.0\nProvides-Extra: fancy\n"
+        'Requires-Dist: routerd-test-package-that-does-not-exist>=1; extra == "fancy"\n'
+    )
+    (info / "entry_points.txt").write_text("[routerd]\nfancy = fixture_plugins.explodes_on_import [fancy]\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+
+
+def test_plugin_with_a_missing_extra_stays_off_by_default_and_unimported(tmp_path, fancy_distribution):
+    sys.modules.pop("fixture_plugins.explodes_on_import", None)
+    record = Gateway(make_settings(tmp_path, {})).plugins.records["fancy"]
+    assert record.enabled is False
+    assert record.note == ("off: needs routerd-test-package-that-does-not-exist; pip install 'routerd-fancy[fancy]'")
+    assert "fixture_plugins.explodes_on_import" not in sys.modules
+
+
+def test_plugin_with_a_missing_extra_switched_on_stops_start_up_naming_the_extra(tmp_path, fancy_distribution):
+    with pytest.raises(MissingExtra, match=r"plugin 'fancy': .* pip install 'routerd-fancy\[fancy\]'"):
+        Gateway(make_settings(tmp_path, {"plugins": {"fancy": {"enabled": True}}}))

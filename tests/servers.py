@@ -1,0 +1,173 @@
+"""Real servers for the gateway's tests, each on a free port of 127.0.0.1 in a thread of its own:
+the gateway under uvicorn, and an OpenAI-compatible upstream that replays responses shaped as
+the OpenAI API reference documents them, misbehaving on request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from aiohttp import web
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_gateway(app: Any) -> Iterator[str]:
+    """Serve a Litestar app with uvicorn (lifespan included); yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@dataclass
+class ReplayState:
+    """How the replay server behaves (per model) and what it saw."""
+
+    models: list[str] = field(default_factory=lambda: ["replay-small", "replay-large"])
+    behaviour: dict[str, str] = field(default_factory=dict)  # model -> ok | error500 | malformed | die | slow
+    reply: str = "Hello from the replay server."
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    disconnected_at: float | None = None
+    down: bool = False
+
+
+def completion(model: str, text: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-replay",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "system_fingerprint": "fp_replay",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15},
+    }
+
+
+def chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    body = {
+        "id": "chatcmpl-replay",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+def replay_app(state: ReplayState) -> web.Application:
+    async def models(_: web.Request) -> web.Response:
+        if state.down:
+            return web.Response(status=503, text="down")
+        data = [{"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "replay"} for m in state.models]
+        return web.json_response({"object": "list", "data": data})
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        state.requests.append(body)
+        model = body["model"]
+        behaviour = "down" if state.down else state.behaviour.get(model, "ok")
+        if behaviour in ("down", "error500"):
+            return web.json_response({"error": {"message": "overloaded", "type": "server_error"}}, status=500)
+        if behaviour == "malformed":
+            return web.Response(text="<html>502 Bad Gateway</html>", content_type="application/json")
+        if not body.get("stream"):
+            return web.json_response(completion(model, state.reply))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(chunk(model, {"role": "assistant", "content": ""}))
+        words = state.reply.split(" ")
+        try:
+            for i, word in enumerate(words):
+                await response.write(chunk(model, {"content": word if i == 0 else " " + word}))
+                if behaviour == "die" and i == 1:
+                    request.transport.close()  # the upstream dies mid-stream
+                    return response
+                if behaviour == "slow":
+                    await asyncio.sleep(0.5)
+            if behaviour == "slow":
+                for _ in range(60):
+                    await response.write(chunk(model, {"content": "."}))
+                    await asyncio.sleep(0.5)
+            await response.write(chunk(model, {}, finish="stop"))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                usage = {"prompt_tokens": 9, "completion_tokens": len(words), "total_tokens": 9 + len(words)}
+                payload = {
+                    "id": "chatcmpl-replay",
+                    "object": "chat.completion.chunk",
+                    "created": 1_700_000_000,
+                    "model": model,
+                    "choices": [],
+                    "usage": usage,
+                }
+                await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+            await response.write(b"data: [DONE]\n\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            state.disconnected_at = time.monotonic()
+            raise
+        return response
+
+    async def embeddings(request: web.Request) -> web.Response:
+        body = await request.json()
+        state.requests.append(body)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, 0.3]} for i in range(len(inputs))]
+        usage = {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}
+        return web.json_response({"object": "list", "data": data, "model": body["model"], "usage": usage})
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/v1/embeddings", embeddings)
+    return app
+
+
+@contextlib.contextmanager
+def replay_server(state: ReplayState) -> Iterator[str]:
+    """Run the replay server in its own thread and loop; yield its ``/v1`` base URL."""
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(replay_app(state), handle_signals=False)
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -1,0 +1,303 @@
+"""The gateway end to end with the official openai SDK, in front of OpenAI-compatible upstreams
+(replay servers shaped as the OpenAI API documents): chat, streams, embeddings, models, pinning,
+parameters, the signature, and every failure the issue lists."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import httpx
+import openai
+import pytest
+from routerd.testing import build_app
+from servers import ReplayState, replay_server, running_gateway
+
+SIGNATURE = "\n\nModel: {model}"
+
+
+@contextlib.contextmanager
+def gateway(tmp_path, big: ReplayState, small: ReplayState | None = None, **config):
+    """The gateway with the `openai` plugin on `big` and, if given, the `llamacpp` plugin on
+    `small` (llama.cpp servers speak the same API)."""
+    with contextlib.ExitStack() as stack:
+        plugins = {"openai": {"base_url": stack.enter_context(replay_server(big))}}
+        if small is not None:
+            plugins["llamacpp"] = {"url": stack.enter_context(replay_server(small)).removesuffix("/v1")}
+        settings = {"plugins": plugins, **config}
+        base = stack.enter_context(running_gateway(build_app(tmp_path, settings)))
+        yield base, openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
+
+
+@pytest.fixture
+def big() -> ReplayState:
+    return ReplayState(models=["replay-70b"])
+
+
+@pytest.fixture
+def small() -> ReplayState:
+    return ReplayState(models=["replay-1b"], reply="Small model answer.")
+
+
+def test_chat_answers_with_the_signature_and_usage(tmp_path, big):
+    with gateway(tmp_path, big) as (_, client):
+        raw = client.chat.completions.with_raw_response.create(
+            model="routerd", messages=[{"role": "user", "content": "hi"}]
+        )
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Hello from the replay server.\n\nModel: replay-70b"
+    assert completion.model == "replay-70b"
+    assert completion.usage.total_tokens == 15
+    assert raw.headers["x-routerd-model"] == "replay-70b"
+    assert raw.headers["x-routerd-decision-id"].startswith("rd-")
+
+
+def test_stream_relays_chunks_signature_and_usage(tmp_path, big):
+    with gateway(tmp_path, big) as (_, client):
+        chunks = list(
+            client.chat.completions.create(
+                model="routerd",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Hello from the replay server.\n\nModel: replay-70b"
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage.completion_tokens == 5
+    assert big.requests[-1]["stream_options"] == {"include_usage": True}
+
+
+def test_embeddings_one_input_and_a_batch(tmp_path, big):
+    with gateway(tmp_path, big) as (_, client):
+        one = client.embeddings.create(model="replay-70b", input="hello")
+        batch = client.embeddings.create(model="replay-70b", input=["a", "b", "c"])
+    assert len(one.data) == 1
+    assert [d.index for d in batch.data] == [0, 1, 2]
+    assert batch.data[2].embedding == pytest.approx([0.3, 0.2, 0.3])
+    assert big.requests[-1] == {"model": "replay-70b", "input": ["a", "b", "c"]}
+
+
+def test_models_lists_the_gateway_and_both_backends_and_pinning_reaches_each(tmp_path, big, small):
+    with gateway(tmp_path, big, small) as (base, client):
+        ids = [m.id for m in client.models.list()]
+        to_small = client.chat.completions.create(model="replay-1b", messages=[{"role": "user", "content": "x"}])
+        to_big = client.chat.completions.create(model="replay-70b", messages=[{"role": "user", "content": "x"}])
+        by_query = httpx.post(
+            f"{base}/v1/chat/completions?model=replay-1b",
+            json={"model": "routerd", "messages": [{"role": "user", "content": "x"}]},
+        )
+    assert ids[0] == "routerd"
+    assert sorted(ids[1:]) == ["replay-1b", "replay-70b"]
+    assert to_small.model == "replay-1b" and to_small.choices[0].message.content.startswith("Small model answer.")
+    assert to_big.model == "replay-70b"
+    assert by_query.json()["model"] == "replay-1b"
+
+
+def test_real_models_can_be_hidden_from_the_model_list(tmp_path, big):
+    with gateway(tmp_path, big, response={"list_real_models": False}, routing={"external_model_name": "team"}) as (
+        _,
+        client,
+    ):
+        assert [m.id for m in client.models.list()] == ["team"]
+
+
+def test_standard_parameters_are_passed_through(tmp_path, big):
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
+    with gateway(tmp_path, big) as (_, client):
+        client.chat.completions.create(
+            model="routerd",
+            messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+            temperature=0.3,
+            top_p=0.9,
+            n=1,
+            max_tokens=12,
+            stop=["\n"],
+            presence_penalty=0.1,
+            frequency_penalty=0.2,
+            logit_bias={"50256": -100},
+            user="u1",
+            seed=7,
+            logprobs=True,
+            top_logprobs=2,
+            tools=tools,
+            tool_choice="auto",
+        )
+    sent = big.requests[-1]
+    assert sent["model"] == "replay-70b"
+    expected = {
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "n": 1,
+        "max_tokens": 12,
+        "stop": ["\n"],
+        "presence_penalty": 0.1,
+        "frequency_penalty": 0.2,
+        "logit_bias": {"50256": -100},
+        "user": "u1",
+        "seed": 7,
+        "logprobs": True,
+        "top_logprobs": 2,
+        "tools": tools,
+        "tool_choice": "auto",
+    }
+    assert {key: sent[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [({"temperature": 3}, "temperature"), ({"n": 0}, "n"), ({"top_p": -1}, "top_p"), ({"messages": []}, "messages")],
+)
+def test_invalid_parameters_are_400_naming_the_parameter(tmp_path, big, extra, param):
+    body = {"model": "routerd", "messages": [{"role": "user", "content": "hi"}], **extra}
+    with gateway(tmp_path, big) as (base, _):
+        response = httpx.post(f"{base}/v1/chat/completions", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert big.requests == []
+
+
+def test_json_mode_answers_carry_no_signature(tmp_path, big):
+    big.reply = '{"ok": true}'
+    with gateway(tmp_path, big) as (_, client):
+        completion = client.chat.completions.create(
+            model="routerd", messages=[{"role": "user", "content": "json"}], response_format={"type": "json_object"}
+        )
+    assert completion.choices[0].message.content == '{"ok": true}'
+
+
+def test_an_echoed_signature_is_stripped_never_doubled(tmp_path, big):
+    big.reply = "Sure.\n\nModel: replay-70b"  # the model copies the signature it saw
+    history = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "Hello!\n\nModel: replay-70b"},
+        {"role": "user", "content": "again"},
+    ]
+    with gateway(tmp_path, big) as (_, client):
+        answer = client.chat.completions.create(model="routerd", messages=history)
+        streamed = "".join(
+            c.choices[0].delta.content or ""
+            for c in client.chat.completions.create(model="routerd", messages=history, stream=True)
+            if c.choices
+        )
+    assert big.requests[0]["messages"][1]["content"] == "Hello!"
+    assert answer.choices[0].message.content == "Sure.\n\nModel: replay-70b"
+    assert streamed == "Sure.\n\nModel: replay-70b"
+
+
+def test_signature_format_is_configurable_and_can_be_switched_off(tmp_path, big):
+    with gateway(tmp_path, big, response={"signature": "\n-- via {model}"}) as (_, client):
+        text = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "x"}])
+    assert text.choices[0].message.content.endswith("server.\n-- via replay-70b")
+    with gateway(tmp_path, big, response={"signature": ""}) as (_, client):
+        text = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "x"}])
+    assert text.choices[0].message.content == "Hello from the replay server."
+
+
+def test_unknown_model_is_404(tmp_path, big):
+    with gateway(tmp_path, big) as (_, client), pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    assert caught.value.code == "model_not_found"
+
+
+def test_images_need_a_vision_model(tmp_path, big):
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    content = [{"type": "text", "text": "what is this?"}, image]
+    with gateway(tmp_path, big) as (_, client), pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": content}])
+    assert "vision" in caught.value.message
+    assert big.requests == []
+
+
+def test_malformed_and_oversized_bodies_are_clear_400s(tmp_path, big):
+    with gateway(tmp_path, big, server={"max_body_bytes": 4096}) as (base, _):
+        broken = httpx.post(
+            f"{base}/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        huge = httpx.post(f"{base}/v1/chat/completions", json={"messages": [{"role": "user", "content": "x" * 10_000}]})
+        empty = httpx.post(f"{base}/v1/chat/completions", content=b"")
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]["message"]
+    assert huge.status_code == 413 and huge.json()["error"]["type"] == "invalid_request_error"
+    assert empty.status_code == 400
+    assert big.requests == []
+
+
+def test_unreachable_backend_is_a_503_in_the_openai_shape(tmp_path, big):
+    with contextlib.ExitStack() as upstream:
+        url = upstream.enter_context(replay_server(big))
+        with running_gateway(build_app(tmp_path, {"plugins": {"openai": {"base_url": url}}})) as base:
+            upstream.close()  # the backend dies after discovery: connections are refused from now on
+            response = httpx.post(f"{base}/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]})
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["message"] == "backend openai is unreachable"
+
+
+def test_malformed_upstream_answer_falls_back_to_the_next_model(tmp_path, big, small):
+    big.behaviour["replay-70b"] = "malformed"
+    with gateway(tmp_path, big, small) as (_, client):
+        raw = client.chat.completions.with_raw_response.create(
+            model="routerd", messages=[{"role": "user", "content": "x"}]
+        )
+    assert raw.headers["x-routerd-model"] == "replay-1b"
+    assert raw.parse().choices[0].message.content.startswith("Small model answer.")
+
+
+def test_killed_backend_falls_back_is_taken_out_and_probed_back_in(tmp_path, big, small):
+    config = {"dispatch": {"breaker_failures": 2, "breaker_cooldown": 0.3}}
+    with gateway(tmp_path, big, small, **config) as (_, client):
+        ask = lambda: client.chat.completions.with_raw_response.create(  # noqa: E731
+            model="routerd", messages=[{"role": "user", "content": "x"}]
+        ).headers["x-routerd-model"]
+        assert ask() == "replay-70b"
+        big.down = True
+        assert [ask(), ask()] == ["replay-1b", "replay-1b"]  # each tried the big one first, then fell back
+        tried = len(big.requests)
+        assert ask() == "replay-1b"
+        assert len(big.requests) == tried  # out of rotation: not even tried
+        big.down = False
+        deadline = time.monotonic() + 10
+        while ask() != "replay-70b":  # the probe puts it back after the cooldown
+            assert time.monotonic() < deadline, "the recovered backend was never probed back in"
+            time.sleep(0.1)
+
+
+def test_upstream_dying_mid_stream_ends_with_an_error_event(tmp_path, big, small):
+    big.behaviour["replay-70b"] = "die"
+    with gateway(tmp_path, big, small) as (base, client):
+        stream = client.chat.completions.create(
+            model="routerd", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        received = []
+        with pytest.raises(openai.APIError) as caught:
+            for chunk in stream:
+                received.append(chunk)
+        raw = httpx.post(
+            f"{base}/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}], "stream": True}
+        ).text
+    assert "Hello" in "".join(c.choices[0].delta.content or "" for c in received if c.choices)
+    assert all(c.choices[0].finish_reason is None for c in received if c.choices)  # no fake finish_reason
+    assert "replay-70b" not in caught.value.message or "backend" in caught.value.message
+    assert '"error"' in raw and "[DONE]" not in raw
+    assert small.requests == []  # bytes were sent: never a fallback after that
+
+
+def test_client_disconnect_closes_the_upstream_request_within_a_second(tmp_path, big):
+    big.behaviour["replay-70b"] = "slow"
+    with gateway(tmp_path, big) as (base, _):
+        body = {"messages": [{"role": "user", "content": "x"}], "stream": True}
+        with httpx.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=10) as response:
+            for line in response.iter_lines():
+                if "Hello" in line:
+                    break
+            closed_at = time.monotonic()
+        deadline = closed_at + 1.0
+        while big.disconnected_at is None and time.monotonic() < deadline + 1:
+            time.sleep(0.02)
+    assert big.disconnected_at is not None, "the upstream request was never closed"
+    assert big.disconnected_at - closed_at < 1.0
