@@ -48,7 +48,8 @@ class ReplayState:
     """How the replay server behaves (per model) and what it saw."""
 
     models: list[str] = field(default_factory=lambda: ["replay-small", "replay-large"])
-    behaviour: dict[str, str] = field(default_factory=dict)  # model -> ok | error500 | malformed | die | slow
+    # model -> ok | error500 | malformed | die | slow | stall_first | stall
+    behaviour: dict[str, str] = field(default_factory=dict)
     reply: str = "Hello from the replay server."
     requests: list[dict[str, Any]] = field(default_factory=list)
     disconnected_at: float | None = None
@@ -98,6 +99,8 @@ def replay_app(state: ReplayState) -> web.Application:
             return web.Response(text="<html>502 Bad Gateway</html>", content_type="application/json")
         if not body.get("stream"):
             return web.json_response(completion(model, state.reply))
+        if behaviour == "stall_first":
+            await asyncio.sleep(5)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await response.write(chunk(model, {"role": "assistant", "content": ""}))
@@ -110,6 +113,8 @@ def replay_app(state: ReplayState) -> web.Application:
                     return response
                 if behaviour == "slow":
                     await asyncio.sleep(0.5)
+                if behaviour == "stall" and i == 1:
+                    await asyncio.sleep(5)
             if behaviour == "slow":
                 for _ in range(60):
                     await response.write(chunk(model, {"content": "."}))
@@ -152,7 +157,7 @@ def replay_server(state: ReplayState) -> Iterator[str]:
     """Run the replay server in its own thread and loop; yield its ``/v1`` base URL."""
     port = free_port()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(replay_app(state), handle_signals=False)
+    runner = web.AppRunner(replay_app(state), handle_signals=False, shutdown_timeout=0.5)
     ready = threading.Event()
 
     def run() -> None:

@@ -301,3 +301,35 @@ def test_client_disconnect_closes_the_upstream_request_within_a_second(tmp_path,
             time.sleep(0.02)
     assert big.disconnected_at is not None, "the upstream request was never closed"
     assert big.disconnected_at - closed_at < 1.0
+
+
+def test_first_token_timeout_moves_on_to_the_next_model(tmp_path, big, small):
+    big.behaviour["replay-70b"] = "stall_first"
+    with gateway(tmp_path, big, small, dispatch={"first_token_timeout": 0.5}) as (_, client):
+        started = time.monotonic()
+        stream = client.chat.completions.with_raw_response.create(
+            model="routerd", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream.parse() if c.choices)
+        elapsed = time.monotonic() - started
+    assert stream.headers["x-routerd-model"] == "replay-1b"
+    assert text.startswith("Small model answer.")
+    assert elapsed < 4  # the big model stalls for 5 s
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "dispatch", "message"),
+    [
+        ("stall", {"idle_timeout": 0.5}, "silent for 0.5 s"),
+        ("slow", {"generation_timeout": 1.5}, "longer than 1.5 s"),
+    ],
+)
+def test_idle_and_total_timeouts_end_the_stream_with_an_error(tmp_path, big, behaviour, dispatch, message):
+    big.behaviour["replay-70b"] = behaviour
+    with gateway(tmp_path, big, dispatch=dispatch) as (_, client):
+        stream = client.chat.completions.create(
+            model="routerd", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        with pytest.raises(openai.APIError, match=message):
+            for _ in stream:
+                pass
