@@ -145,7 +145,12 @@ def replay_app(state: ReplayState) -> web.Application:
         usage = {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}
         return web.json_response({"object": "list", "data": data, "model": body["model"], "usage": usage})
 
+    async def unload(request: web.Request) -> web.Response:  # llama-swap's
+        state.requests.append({"unload": request.path})
+        return web.Response(text="OK")
+
     app = web.Application()
+    app.router.add_get("/unload", unload)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_post("/v1/embeddings", embeddings)
