@@ -48,7 +48,7 @@ class ReplayState:
     """How the replay server behaves (per model) and what it saw."""
 
     models: list[str] = field(default_factory=lambda: ["replay-small", "replay-large"])
-    # model -> ok | error500 | malformed | die | slow | stall_first | stall
+    # model -> ok | error400 | error404 | error500 | malformed | die | slow | stall_first | stall
     behaviour: dict[str, str] = field(default_factory=dict)
     reply: str = "Hello from the replay server."
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -95,6 +95,11 @@ def replay_app(state: ReplayState) -> web.Application:
         behaviour = "down" if state.down else state.behaviour.get(model, "ok")
         if behaviour in ("down", "error500"):
             return web.json_response({"error": {"message": "overloaded", "type": "server_error"}}, status=500)
+        if behaviour == "error400":
+            error = {"message": "This model's maximum context length is 8192 tokens", "type": "invalid_request_error"}
+            return web.json_response({"error": error}, status=400)
+        if behaviour == "error404":
+            return web.json_response({"error": {"message": "model not found", "type": "not_found"}}, status=404)
         if behaviour == "malformed":
             return web.Response(text="<html>502 Bad Gateway</html>", content_type="application/json")
         if not body.get("stream"):

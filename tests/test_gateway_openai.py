@@ -333,3 +333,20 @@ def test_idle_and_total_timeouts_end_the_stream_with_an_error(tmp_path, big, beh
         with pytest.raises(openai.APIError, match=message):
             for _ in stream:
                 pass
+
+
+def test_an_upstream_400_is_the_clients_mistake_and_is_not_retried(tmp_path, big, small):
+    big.behaviour["replay-70b"] = "error400"
+    with gateway(tmp_path, big, small) as (_, client), pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "x"}])
+    assert "maximum context length" in caught.value.message
+    assert small.requests == []
+
+
+def test_a_model_the_backend_no_longer_has_falls_back_without_tripping_the_breaker(tmp_path, big, small):
+    big.behaviour["replay-70b"] = "error404"
+    with gateway(tmp_path, big, small, dispatch={"breaker_failures": 1}) as (_, client):
+        for _ in range(2):
+            answer = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "x"}])
+            assert answer.model == "replay-1b"
+    assert len(big.requests) == 2  # still tried: a missing model says nothing about the backend's health

@@ -18,16 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from routerd.catalog import CatalogEntry
 from routerd.config import DispatchSettings
-from routerd.errors import BackendError, BackendTimeout, BackendUnavailable, GatewayError
+from routerd.errors import BackendError, BackendTimeout, BackendUnavailable, GatewayError, ModelNotFound
 from routerd.schemas.openai import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingResponse
 
 log = logging.getLogger("routerd.dispatch")
+T = TypeVar("T")
 
 
 @dataclass
@@ -120,58 +121,59 @@ class Dispatcher:
         tried = "; ".join(f"{a.model}: {a.error}" for a in attempts)
         return BackendUnavailable(f"no model could answer ({tried})", code="all_backends_failed")
 
-    async def chat(self, targets: list[CatalogEntry], request: ChatRequest) -> tuple[ChatCompletion, CatalogEntry]:
+    async def _in_order(
+        self, targets: list[CatalogEntry], call: Callable[[CatalogEntry], Awaitable[T]], seconds: float
+    ) -> tuple[T, CatalogEntry, list[Attempt]]:
+        """`call` on each target in turn until one succeeds within `seconds`."""
         attempts: list[Attempt] = []
         last: GatewayError | None = None
         for entry in self._ordered(targets):
             try:
-                async with asyncio.timeout(self.settings.generation_timeout):
-                    completion = await entry.backend.chat(entry.info.name, request)
+                async with asyncio.timeout(seconds):
+                    result = await call(entry)
+            except ModelNotFound as exc:  # a stale catalog: the next model, the backend is fine
+                last = exc
+                attempts.append(Attempt(entry.id, exc.message))
+                continue
             except (BackendError, TimeoutError) as exc:
                 last = _as_backend_error(entry, exc)
                 attempts.append(Attempt(entry.id, last.message))
                 self.failed(entry.backend)
                 continue
             self.succeeded(entry.info.backend)
-            return completion, entry
+            return result, entry, attempts
         raise self._give_up(attempts, last)
 
+    async def chat(self, targets: list[CatalogEntry], request: ChatRequest) -> tuple[ChatCompletion, CatalogEntry]:
+        async def call(entry: CatalogEntry) -> ChatCompletion:
+            return await entry.backend.chat(entry.info.name, request)
+
+        completion, entry, _ = await self._in_order(targets, call, self.settings.generation_timeout)
+        return completion, entry
+
     async def embed(self, targets: list[CatalogEntry], inputs: list[str]) -> tuple[EmbeddingResponse, CatalogEntry]:
-        attempts: list[Attempt] = []
-        last: GatewayError | None = None
-        for entry in self._ordered(targets):
-            try:
-                async with asyncio.timeout(self.settings.generation_timeout):
-                    result = await entry.backend.embed(entry.info.name, inputs)
-            except (BackendError, TimeoutError) as exc:
-                last = _as_backend_error(entry, exc)
-                attempts.append(Attempt(entry.id, last.message))
-                self.failed(entry.backend)
-                continue
-            self.succeeded(entry.info.backend)
-            return result, entry
-        raise self._give_up(attempts, last)
+        async def call(entry: CatalogEntry) -> EmbeddingResponse:
+            return await entry.backend.embed(entry.info.name, inputs)
+
+        result, entry, _ = await self._in_order(targets, call, self.settings.generation_timeout)
+        return result, entry
 
     async def start_stream(self, targets: list[CatalogEntry], request: ChatRequest) -> StreamStart:
         """Try the targets in order until one yields its first chunk."""
-        attempts: list[Attempt] = []
-        last: GatewayError | None = None
-        for entry in self._ordered(targets):
+
+        async def call(entry: CatalogEntry) -> tuple[AsyncIterator[ChatCompletionChunk], ChatCompletionChunk]:
             stream = entry.backend.stream(entry.info.name, request)
             try:
-                async with asyncio.timeout(self.settings.first_token_timeout):
-                    first = await anext(stream)
-            except (BackendError, TimeoutError, StopAsyncIteration) as exc:
+                return stream, await anext(stream)
+            except StopAsyncIteration:
                 await _close_quietly(stream)
-                if isinstance(exc, StopAsyncIteration):
-                    exc = BackendError(f"backend {entry.info.backend} sent an empty stream")
-                last = _as_backend_error(entry, exc)
-                attempts.append(Attempt(entry.id, last.message))
-                self.failed(entry.backend)
-                continue
-            self.succeeded(entry.info.backend)
-            return StreamStart(entry, first, stream, attempts)
-        raise self._give_up(attempts, last)
+                raise BackendError(f"backend {entry.info.backend} sent an empty stream") from None
+            except BaseException:
+                await _close_quietly(stream)
+                raise
+
+        (stream, first), entry, attempts = await self._in_order(targets, call, self.settings.first_token_timeout)
+        return StreamStart(entry, first, stream, attempts)
 
     async def relay(self, start: StreamStart) -> AsyncIterator[ChatCompletionChunk]:
         """The rest of a started stream, under the idle and total timeouts. Errors propagate as

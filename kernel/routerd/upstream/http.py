@@ -9,7 +9,14 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from routerd.errors import BackendError, BackendTimeout, BackendUnavailable, InvalidRequest, ModelNotFound
+from routerd.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+)
 
 _decoder = msgspec.json.Decoder()
 
@@ -29,9 +36,10 @@ def new_session(
     )
 
 
-def transport_error(backend: str, exc: BaseException) -> BackendError:
-    """A gateway error for an exception raised while talking to `backend`."""
-    if isinstance(exc, BackendError):
+def transport_error(backend: str, exc: BaseException) -> GatewayError:
+    """A gateway error for an exception raised while talking to `backend` (the gateway errors
+    `raise_for_status` raised pass through unchanged)."""
+    if isinstance(exc, GatewayError):
         return exc
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return BackendTimeout(f"backend {backend} timed out")
