@@ -41,7 +41,17 @@ class ModelServer:
     port: int
     client: OpenAICompatibleBackend
     last_used: float = field(default_factory=time.monotonic)
+    active: int = 0  # requests in flight: a busy server is never stopped for idleness or room
     stopping: bool = False
+
+    @contextlib.asynccontextmanager
+    async def in_use(self) -> AsyncIterator[None]:
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+            self.last_used = time.monotonic()
 
 
 def _free_port() -> int:
@@ -86,7 +96,7 @@ class LocalBackend:
                     await server.client.close()
                     with contextlib.suppress(Exception):
                         await self._ensure(model)
-                elif now - server.last_used > self.settings.idle_timeout:
+                elif server.active == 0 and now - server.last_used > self.settings.idle_timeout:
                     log.info("local model %s idle for %.0f s; stopping it", model, now - server.last_used)
                     await self.unload(model)
 
@@ -129,7 +139,7 @@ class LocalBackend:
         loaded = [
             LoadedModel(name, s.file.path.stat().st_size, s.last_used)
             for name, s in self.servers.items()
-            if s.process.returncode is None
+            if s.process.returncode is None and s.active == 0
         ]
         for victim in plan_unloads(
             loaded,
@@ -158,7 +168,8 @@ class LocalBackend:
         await client.start()
         server = ModelServer(file, process, port, client)
         log.info("starting local model %s (pid %s, port %s)", file.name, process.pid, port)
-        deadline = time.monotonic() + self.settings.startup_timeout
+        started = time.monotonic()
+        deadline = started + self.settings.startup_timeout
         while time.monotonic() < deadline:
             if process.returncode is not None:
                 await client.close()
@@ -168,11 +179,8 @@ class LocalBackend:
             try:
                 async with client.session.get("models", timeout=aiohttp.ClientTimeout(total=2)) as response:
                     if response.status == 200:
-                        log.info(
-                            "local model %s ready in %.1f s",
-                            file.name,
-                            self.settings.startup_timeout - (deadline - time.monotonic()),
-                        )
+                        server.last_used = time.monotonic()
+                        log.info("local model %s ready in %.1f s", file.name, time.monotonic() - started)
                         return server
             except (aiohttp.ClientError, TimeoutError):
                 pass
@@ -208,26 +216,19 @@ class LocalBackend:
 
     async def chat(self, model: str, request: Any):
         server = await self._ensure(model)
-        try:
+        async with server.in_use():
             return await server.client.chat(model, request)
-        finally:
-            server.last_used = time.monotonic()
 
     async def stream(self, model: str, request: Any) -> AsyncIterator[Any]:
         server = await self._ensure(model)
-        try:
+        async with server.in_use():
             async for chunk in server.client.stream(model, request):
-                server.last_used = time.monotonic()
                 yield chunk
-        finally:
-            server.last_used = time.monotonic()
 
     async def embed(self, model: str, inputs: list[str]):
         server = await self._ensure(model)
-        try:
+        async with server.in_use():
             return await server.client.embed(model, inputs)
-        finally:
-            server.last_used = time.monotonic()
 
     async def unload(self, model: str) -> None:
         server = self.servers.pop(model, None)
