@@ -350,3 +350,15 @@ def test_a_model_the_backend_no_longer_has_falls_back_without_tripping_the_break
             answer = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "x"}])
             assert answer.model == "replay-1b"
     assert len(big.requests) == 2  # still tried: a missing model says nothing about the backend's health
+
+
+def test_embeddings_in_base64_as_the_sdk_asks_by_default(tmp_path, big):
+    with gateway(tmp_path, big) as (base, client):
+        decoded = client.embeddings.create(model="replay-70b", input=["a", "b"])  # the SDK asks for base64
+        raw = httpx.post(
+            f"{base}/v1/embeddings", json={"model": "replay-70b", "input": "a", "encoding_format": "base64"}
+        )
+        bad = httpx.post(f"{base}/v1/embeddings", json={"model": "replay-70b", "input": "a", "encoding_format": "hex"})
+    assert decoded.data[1].embedding == pytest.approx([0.2, 0.2, 0.3])
+    assert isinstance(raw.json()["data"][0]["embedding"], str)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "encoding_format"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import struct
 import time
 from collections.abc import AsyncIterator
 
@@ -37,6 +39,13 @@ def decode(decoder: msgspec.json.Decoder, body: bytes):
         raise InvalidRequest(f"invalid request: {message}", param=param) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def as_base64(vector: list[float] | str) -> str:
+    """An embedding as the OpenAI API's base64 form: little-endian float32."""
+    if isinstance(vector, str):
+        return vector
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 def _pinned(request: Request, requested: object, external_name: str) -> str | None:
@@ -135,6 +144,9 @@ async def embeddings(request: Request) -> Response:
             raise ModelNotFound("no embedding model is available", code="no_capable_model")
     result, entry = await gateway.dispatcher.embed(targets, inputs)
     result.model = entry.id
+    if body.encoding_format == "base64":
+        for item in result.data:
+            item.embedding = as_base64(item.embedding)
     return Response(_encoder.encode(result), media_type=MediaType.JSON, headers={"X-Routerd-Model": entry.id})
 
 

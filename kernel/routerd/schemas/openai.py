@@ -151,14 +151,14 @@ class ChatCompletionChunk(msgspec.Struct, omit_defaults=True):
 class EmbeddingRequest(msgspec.Struct, omit_defaults=True):
     input: str | Annotated[list[str], Meta(min_length=1, max_length=2048)]
     model: str | UnsetType = UNSET
-    encoding_format: str | UnsetType = UNSET
+    encoding_format: Literal["float", "base64"] | UnsetType = UNSET
     dimensions: int | UnsetType = UNSET
     user: str | UnsetType = UNSET
 
 
 class Embedding(msgspec.Struct):
     index: int
-    embedding: list[float]
+    embedding: list[float] | str  # a str is base64 of little-endian float32 (encoding_format="base64")
     object: Literal["embedding"] = "embedding"
 
 
