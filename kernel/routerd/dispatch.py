@@ -182,19 +182,18 @@ class Dispatcher:
         try:
             while True:
                 remaining = deadline - time.monotonic()
+                total = f"generation took longer than {self.settings.generation_timeout:g} s"
                 if remaining <= 0:
-                    raise BackendTimeout(f"generation took longer than {self.settings.generation_timeout:g} s")
+                    raise BackendTimeout(total)
+                total_first = remaining <= self.settings.idle_timeout  # which limit this wait runs into
                 try:
                     async with asyncio.timeout(min(self.settings.idle_timeout, remaining)):
                         chunk = await anext(start.rest)
                 except StopAsyncIteration:
                     return
                 except TimeoutError:
-                    if time.monotonic() >= deadline:
-                        raise BackendTimeout(
-                            f"generation took longer than {self.settings.generation_timeout:g} s"
-                        ) from None
-                    raise BackendTimeout(f"the model was silent for {self.settings.idle_timeout:g} s") from None
+                    idle = f"the model was silent for {self.settings.idle_timeout:g} s"
+                    raise BackendTimeout(total if total_first else idle) from None
                 except BackendError:
                     self.failed(start.entry.backend)
                     raise
