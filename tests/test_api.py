@@ -6,12 +6,13 @@ import asyncio
 import logging
 
 import pytest
-from conftest import _admin, fixture_plugin
 from litestar.testing import TestClient
+from sqlalchemy.engine import make_url
+
+from conftest import _admin, fixture_plugin
 from routerd import AuthRequest
 from routerd.testing import TEST_ADMIN_KEY, build_app
 from routerd_apikey_auth import AdminKeyAuthenticator, Settings
-from sqlalchemy.engine import make_url
 
 ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from routerd.config import LEGACY_ENVIRONMENT, effective, load_settings
 from routerd.errors import ConfigError
 

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, select
+
 from routerd.db import migrate
 from routerd.db.database import Database
 from routerd.db.engine import create_engine
 from routerd.db.models import ApiKeyRow, Base, CatalogModel, FeedbackRow, RoutingDecisionRow
-from sqlalchemy import inspect, select
 
 pytestmark = pytest.mark.anyio
 

@@ -37,6 +37,7 @@ import msgspec
 import pytest
 import yaml
 from click.testing import CliRunner
+
 from routerd import config as routerd_config
 from routerd.cli import main
 from routerd.config import LEGACY_ENVIRONMENT, Settings, load_settings

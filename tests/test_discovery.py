@@ -7,10 +7,11 @@ import asyncio
 import logging
 import time
 
+from sqlalchemy import select
+
 from routerd.db.models import CatalogModel
 from routerd.testing import build_app
 from servers import ReplayState, replay_server, running_gateway
-from sqlalchemy import select
 
 
 def rows(app) -> dict[str, bool]:

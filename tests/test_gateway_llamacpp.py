@@ -7,6 +7,7 @@ import contextlib
 
 import openai
 import pytest
+
 from routerd.testing import build_app
 from servers import running_gateway
 

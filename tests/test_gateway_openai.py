@@ -10,6 +10,7 @@ import time
 import httpx
 import openai
 import pytest
+
 from routerd.testing import build_app
 from servers import ReplayState, replay_server, running_gateway
 

@@ -8,6 +8,7 @@ import json
 import openai
 import pytest
 from aiohttp import web
+
 from routerd.testing import build_app
 from routerd_llamacpp import LlamaCppBackend
 from servers import ReplayState, free_port, replay_server, running_gateway

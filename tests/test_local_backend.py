@@ -10,6 +10,7 @@ from pathlib import Path
 
 import openai
 import pytest
+
 from routerd.testing import build_app
 from servers import running_gateway
 

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Iterator
 import msgspec
 import openai
 import pytest
-import routerd
 from litestar.testing import TestClient
+
+import routerd
 from ollama_replay import WEATHER_CALL, OllamaReplay, chat_answer, final_line, stream_lines
 from routerd import ChatRequest
 from routerd.testing import build_app

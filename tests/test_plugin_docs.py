@@ -26,9 +26,10 @@ from typing import Any
 import msgspec
 import pluggy
 import pytest
-import routerd
 from litestar import Litestar
 from litestar.testing import TestClient
+
+import routerd
 from routerd import hookspecs
 from routerd.errors import ConfigError, MissingExtra, PluginError
 from routerd.testing import build_app

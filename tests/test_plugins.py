@@ -7,8 +7,9 @@ import sys
 from importlib.metadata import entry_points
 
 import pytest
-from conftest import fixture_plugin
 from litestar.testing import TestClient
+
+from conftest import fixture_plugin
 from routerd.errors import ConfigError, MissingExtra, PluginError
 from routerd.gateway import Gateway
 from routerd.testing import TEST_ADMIN_KEY, build_app, make_settings

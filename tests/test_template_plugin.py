@@ -18,8 +18,9 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
-import routerd
 from litestar.testing import TestClient
+
+import routerd
 from routerd.plugins import discover
 from routerd.testing import TEST_ADMIN_KEY, build_app
 

@@ -29,6 +29,7 @@ from routerd.schemas.catalog import (
     Contribution,
     Judgement,
     ModelInfo,
+    Outcome,
     Principal,
     PromptFeatures,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "Message",
     "ModelInfo",
     "ModelNotFound",
+    "Outcome",
     "PermissionDenied",
     "PluginContext",
     "PluginError",

@@ -84,6 +84,9 @@ class Scorer(Protocol):
         """After the call: a grade of `answer`, or None when this scorer does not judge."""
         ...
 
+    # Optional: ``async def learn(self, outcome: Outcome) -> None`` is called (off the request
+    # path) after every routed request and every piece of feedback, for scorers that learn.
+
 
 @runtime_checkable
 class Skill(Protocol):

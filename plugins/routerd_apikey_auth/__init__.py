@@ -14,6 +14,7 @@ import logging
 from typing import Annotated
 
 import msgspec
+
 import routerd
 from routerd import AuthRequest, PluginContext, Principal
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
+
 import routerd
 from routerd.upstream.http import raise_for_status, transport_error
 from routerd.upstream.openai_compat import OpenAICompatibleBackend

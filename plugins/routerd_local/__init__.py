@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
-import routerd
 
+import routerd
 from routerd_local.backend import LocalBackend, LocalModelFile
 
 

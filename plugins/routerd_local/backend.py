@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+
 from routerd import BackendUnavailable, Capabilities, ModelInfo
 from routerd.memory import LoadedModel, plan_unloads
 from routerd.naming import parameters_from_name

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-import routerd
 
+import routerd
 from routerd_ollama.backend import OllamaBackend
 
 __all__ = ["OllamaBackend", "Settings", "register_backends"]

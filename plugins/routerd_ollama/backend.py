@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
+
 from routerd import (
     BackendError,
     BackendTimeout,
@@ -28,7 +29,6 @@ from routerd import (
 )
 from routerd.memory import LoadedModel, plan_unloads
 from routerd.upstream.http import ndjson_lines, new_session, raise_for_status, transport_error
-
 from routerd_ollama.model_info import describe
 from routerd_ollama.schemas import ChatLine, Embed, Running, RunningModel, Show, TagEntry, Tags
 from routerd_ollama.translate import StreamTranslator, chat_body, completion_from

@@ -6,7 +6,6 @@ from typing import Any
 
 from routerd import Capabilities, ModelInfo
 from routerd.naming import capabilities_from_name, parameters_from_name, parse_size
-
 from routerd_ollama.schemas import Details, Show, TagEntry
 
 

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import msgspec
+
 from routerd import (
     BackendError,
     ChatCompletion,
@@ -22,7 +23,6 @@ from routerd import (
 )
 from routerd.schemas.openai import FunctionCall
 from routerd.schemas.openai import ToolCall as OpenAIToolCall
-
 from routerd_ollama.schemas import ChatLine, ToolCall
 
 # OpenAI sampling parameters that Ollama takes, under the same name, in `options`.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+
 import routerd
 from routerd.upstream.openai_compat import OpenAICompatibleBackend
 

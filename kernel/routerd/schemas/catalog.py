@@ -74,12 +74,34 @@ class Contribution(msgspec.Struct, frozen=True):
     """One scorer's opinion of one candidate model.
 
     `score` is in 0..1 (higher is better); `weight` says how much it should count against other
-    scorers (0 means: for the record only); `reason` is shown in explanations.
+    scorers (0 means: for the record only); `reason` is shown in explanations. `aspect` says what
+    the score measures: ``"quality"`` (how good the answer will be), ``"efficiency"`` (how fast
+    and cheap), or ``"multiplier"`` (a factor on the final score, such as the diversity penalty).
+    Routing mixes quality and efficiency by the quality preference (0 = fastest and cheapest,
+    1 = best), then applies the multipliers.
     """
 
     score: float
     weight: float = 1.0
     reason: str = ""
+    aspect: str = "quality"
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """What happened after a routing decision, shown to scorers that learn (``learn``).
+
+    `rating` is user feedback in 0..1 (None when there is none); `latency_ms` and `ttft_ms` are
+    measured by the gateway; `ok` is False when the model failed.
+    """
+
+    decision_id: str
+    model: str
+    features: PromptFeatures
+    ok: bool = True
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    completion_tokens: int | None = None
+    rating: float | None = None
 
 
 class Judgement(msgspec.Struct, frozen=True):
