@@ -1,0 +1,97 @@
+"""Combining the scorers' contributions into one ranking, with the reasons kept.
+
+Each scorer gives each candidate a `Contribution` with an aspect. Per candidate:
+quality = the weighted mean of the quality contributions (0.5 with none), efficiency likewise;
+total = preference * quality + (1 - preference) * efficiency, times every multiplier.
+A scorer that fails or takes longer than the budget is left out of this decision and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from routerd.catalog import CatalogEntry
+from routerd.schemas.catalog import Contribution, PromptFeatures
+
+log = logging.getLogger("routerd.routing")
+
+
+@dataclass
+class ScoredCandidate:
+    entry: CatalogEntry
+    quality: float
+    efficiency: float
+    total: float
+    contributions: dict[str, Contribution] = field(default_factory=dict)
+
+    def explain(self) -> dict[str, Any]:
+        return {
+            "model": self.entry.id,
+            "backend": self.entry.info.backend,
+            "total": round(self.total, 4),
+            "quality": round(self.quality, 4),
+            "efficiency": round(self.efficiency, 4),
+            "contributions": {
+                name: {"score": round(c.score, 4), "weight": c.weight, "aspect": c.aspect, "reason": c.reason}
+                for name, c in self.contributions.items()
+            },
+        }
+
+
+async def _ask(name: str, scorer: Any, features: PromptFeatures, infos: Sequence[Any], budget: float):
+    try:
+        async with asyncio.timeout(budget):
+            return name, await scorer.score(features, infos)
+    except Exception as exc:
+        log.warning("scorer %s left out of a decision: %s", name, type(exc).__name__)
+        return name, {}
+
+
+def _mean(values: list[tuple[float, float]], default: float = 0.5) -> float:
+    weight = sum(w for _, w in values)
+    return sum(s * w for s, w in values) / weight if weight > 0 else default
+
+
+def combine(
+    entries: Sequence[CatalogEntry], opinions: Mapping[str, Mapping[str, Contribution]], preference: float
+) -> list[ScoredCandidate]:
+    """The candidates ranked best first; ties keep the catalog's order."""
+    scored = []
+    for entry in entries:
+        quality: list[tuple[float, float]] = []
+        efficiency: list[tuple[float, float]] = []
+        multiplier = 1.0
+        mine: dict[str, Contribution] = {}
+        for scorer, contributions in opinions.items():
+            c = contributions.get(entry.info.name) or contributions.get(entry.id)
+            if c is None:
+                continue
+            mine[scorer] = c
+            score = min(1.0, max(0.0, c.score))
+            if c.aspect == "multiplier":
+                multiplier *= score
+            elif c.aspect == "efficiency":
+                efficiency.append((score, c.weight))
+            else:
+                quality.append((score, c.weight))
+        q, e = _mean(quality), _mean(efficiency)
+        total = (preference * q + (1 - preference) * e) * multiplier
+        scored.append(ScoredCandidate(entry, q, e, total, mine))
+    order = {id(s.entry): i for i, s in enumerate(scored)}
+    return sorted(scored, key=lambda s: (-s.total, order[id(s.entry)]))
+
+
+async def score_candidates(
+    scorers: Mapping[str, Any],
+    features: PromptFeatures,
+    entries: Sequence[CatalogEntry],
+    preference: float,
+    budget: float = 0.05,
+) -> list[ScoredCandidate]:
+    infos = [e.info for e in entries]
+    answers = await asyncio.gather(*(_ask(n, s, features, infos, budget) for n, s in scorers.items()))
+    return combine(entries, dict(answers), preference)
