@@ -105,6 +105,24 @@ class BenchmarkSettings(_Section):
     sources: Annotated[
         list[str], _doc("Benchmark providers to sync (for example `hf_leaderboard`); empty: all enabled.")
     ] = []
+    aliases: Annotated[
+        dict[str, str],
+        _doc(
+            "Local model name -> the name a benchmark source publishes it under, for pairs the matcher cannot "
+            'make (`{"my-finetune:7b" = "Qwen/Qwen2.5-7B-Instruct"}`); other sources match the alias in turn.'
+        ),
+    ] = {}
+    extra_benchmarks: Annotated[
+        list[Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,99}$")]],
+        _doc("Benchmark names accepted besides the kernel's own (for your own providers); others are refused."),
+    ] = []
+    sync_interval: Annotated[
+        float, _doc("Seconds between two syncs of a benchmark source (daily); the first runs at start.", gt=0)
+    ] = 86400.0
+    retry_interval: Annotated[float, _doc("Seconds before a failed benchmark source is tried again.", gt=0)] = 3600.0
+    fetch_timeout: Annotated[
+        float, _doc("Seconds a benchmark provider's fetch may take in all before its sync fails.", gt=0)
+    ] = 900.0
 
 
 class RateLimitSettings(_Section):

@@ -13,6 +13,7 @@ from routerd.catalog import Catalog
 from routerd.config import Settings
 from routerd.db.database import Database
 from routerd.dispatch import Dispatcher
+from routerd.jobs.benchmark_sync import BenchmarkSync
 from routerd.jobs.discovery import Discovery
 from routerd.plugins import PluginHost
 from routerd.signature import Signature
@@ -30,16 +31,19 @@ class Gateway:
         self.catalog = Catalog(self.plugins.registry.backends, self.database)
         self.dispatcher = Dispatcher(settings.dispatch)
         self.discovery = Discovery(self.catalog, settings.backends.discovery_interval)
+        self.benchmarks = BenchmarkSync(self.plugins.registry.benchmark_providers, self.database, settings.benchmarks)
         self.signature = Signature(settings.response.signature)
 
     async def start(self) -> None:
         await self.database.start()
         await self.plugins.start()
         await self.discovery.start()
+        await self.benchmarks.start()  # in the background: never delays readiness
         enabled = [name for name, r in self.plugins.records.items() if r.enabled]
         log.info("routerd started with plugins: %s; %d models", ", ".join(enabled) or "none", len(self.catalog.entries))
 
     async def close(self) -> None:
+        await self.benchmarks.close()
         await self.discovery.close()
         await self.dispatcher.close()
         await self.plugins.close()

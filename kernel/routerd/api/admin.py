@@ -15,4 +15,24 @@ async def list_plugins(request: Request) -> list[dict[str, Any]]:
     return request.app.state.gateway.plugins.describe()
 
 
-router = Router(path="/admin", route_handlers=[list_plugins], guards=[require_admin])
+@get("/benchmarks/status")
+async def benchmark_status(request: Request) -> dict[str, Any]:
+    """Each benchmark source's last sync: when, ok or not, records stored, errors and refusals."""
+    return {"sources": await request.app.state.gateway.benchmarks.statuses()}
+
+
+@get("/benchmarks")
+async def list_benchmarks(request: Request) -> dict[str, Any]:
+    """Merged benchmark figures per catalog model (or for ``?model=``, any name), with the published name each
+    source was matched under and the source of every value."""
+    gateway = request.app.state.gateway
+    index = await gateway.benchmarks.index()
+    model = request.query_params.get("model")
+    if model is not None:
+        entry = gateway.catalog.get(model)
+        return {"sources": index.order, "models": [index.lookup(model, entry.info.parameters if entry else None)]}
+    models = [index.lookup(entry.id, entry.info.parameters) for entry in sorted(gateway.catalog, key=lambda e: e.id)]
+    return {"sources": index.order, "models": models}
+
+
+router = Router(path="/admin", route_handlers=[list_plugins, benchmark_status, list_benchmarks], guards=[require_admin])

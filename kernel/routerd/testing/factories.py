@@ -18,16 +18,23 @@ from routerd.errors import ConfigError
 # The admin key of test apps, unless a test configures its own.
 TEST_ADMIN_KEY = "routerd-test-admin-key"
 
+# Builtin plugins that reach the internet when the app starts.
+NETWORK_PLUGINS = ("hf_leaderboard", "lmsys_arena")
+
 
 def make_settings(data_dir: Path, config: Mapping[str, Any] | None = None) -> Settings:
     """Settings from a dict shaped like the TOML file, with `data_dir` (and so the SQLite
-    database) in a test's own folder, `TEST_ADMIN_KEY` as the admin key and the ``local``
-    backend off, unless `config` says otherwise. Environment variables are not read."""
+    database) in a test's own folder, `TEST_ADMIN_KEY` as the admin key, and the ``local``
+    backend off and the `NETWORK_PLUGINS` off unless `config` has a table for them. Environment
+    variables are not read."""
     tree: dict[str, Any] = {"data_dir": str(data_dir), **(config or {})}
     plugins = {name: dict(table) for name, table in tree.get("plugins", {}).items()}
     plugins.setdefault("apikey_auth", {}).setdefault("admin_api_key", TEST_ADMIN_KEY)
     # The local backend would start llama.cpp processes: off unless the test turns it on.
     plugins.setdefault("local", {}).setdefault("enabled", False)
+    # The builtin benchmark sources would download from the internet: off unless the test configures them.
+    for name in NETWORK_PLUGINS:
+        plugins.setdefault(name, {"enabled": False})
     tree["plugins"] = plugins
     try:
         return msgspec.convert(tree, Settings, strict=False)
