@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import Connection
+
 from routerd.db.engine import create_engine
 from routerd.db.models import Base
-from sqlalchemy import Connection
 
 config = context.config
 target_metadata = Base.metadata

@@ -51,6 +51,7 @@ class ReplayState:
     # model -> ok | error400 | error404 | error500 | malformed | die | slow | stall_first | stall
     behaviour: dict[str, str] = field(default_factory=dict)
     reply: str = "Hello from the replay server."
+    delay: dict[str, float] = field(default_factory=dict)  # model -> seconds before it answers
     requests: list[dict[str, Any]] = field(default_factory=list)
     disconnected_at: float | None = None
     down: bool = False
@@ -92,6 +93,8 @@ def replay_app(state: ReplayState) -> web.Application:
         body = await request.json()
         state.requests.append(body)
         model = body["model"]
+        if model in state.delay:
+            await asyncio.sleep(state.delay[model])
         behaviour = "down" if state.down else state.behaviour.get(model, "ok")
         if behaviour in ("down", "error500"):
             return web.json_response({"error": {"message": "overloaded", "type": "server_error"}}, status=500)

@@ -15,6 +15,8 @@ from routerd.testing import build_app
 from servers import ReplayState, replay_server, running_gateway
 
 SIGNATURE = "\n\nModel: {model}"
+# A prompt that routing sends to the biggest model (the smaller one is below the size it needs).
+HARD = "Prove that the algorithm is correct for every edge case, optimize its complexity, and derive a rigorous bound."
 
 
 @contextlib.contextmanager
@@ -85,11 +87,11 @@ def test_embeddings_one_input_and_a_batch(tmp_path, big):
 def test_models_lists_the_gateway_and_both_backends_and_pinning_reaches_each(tmp_path, big, small):
     with gateway(tmp_path, big, small) as (base, client):
         ids = [m.id for m in client.models.list()]
-        to_small = client.chat.completions.create(model="replay-1b", messages=[{"role": "user", "content": "x"}])
-        to_big = client.chat.completions.create(model="replay-70b", messages=[{"role": "user", "content": "x"}])
+        to_small = client.chat.completions.create(model="replay-1b", messages=[{"role": "user", "content": HARD}])
+        to_big = client.chat.completions.create(model="replay-70b", messages=[{"role": "user", "content": HARD}])
         by_query = httpx.post(
             f"{base}/v1/chat/completions?model=replay-1b",
-            json={"model": "routerd", "messages": [{"role": "user", "content": "x"}]},
+            json={"model": "routerd", "messages": [{"role": "user", "content": HARD}]},
         )
     assert ids[0] == "routerd"
     assert sorted(ids[1:]) == ["replay-1b", "replay-70b"]
@@ -192,16 +194,16 @@ def test_an_echoed_signature_is_stripped_never_doubled(tmp_path, big):
 
 def test_signature_format_is_configurable_and_can_be_switched_off(tmp_path, big):
     with gateway(tmp_path, big, response={"signature": "\n-- via {model}"}) as (_, client):
-        text = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "x"}])
+        text = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": HARD}])
     assert text.choices[0].message.content.endswith("server.\n-- via replay-70b")
     with gateway(tmp_path, big, response={"signature": ""}) as (_, client):
-        text = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "x"}])
+        text = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": HARD}])
     assert text.choices[0].message.content == "Hello from the replay server."
 
 
 def test_unknown_model_is_404(tmp_path, big):
     with gateway(tmp_path, big) as (_, client), pytest.raises(openai.NotFoundError) as caught:
-        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": HARD}])
     assert caught.value.code == "model_not_found"
 
 
@@ -232,7 +234,7 @@ def test_unreachable_backend_is_a_503_in_the_openai_shape(tmp_path, big):
         url = upstream.enter_context(replay_server(big))
         with running_gateway(build_app(tmp_path, {"plugins": {"openai": {"base_url": url}}})) as base:
             upstream.close()  # the backend dies after discovery: connections are refused from now on
-            response = httpx.post(f"{base}/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]})
+            response = httpx.post(f"{base}/v1/chat/completions", json={"messages": [{"role": "user", "content": HARD}]})
     assert response.status_code == 503
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
@@ -243,7 +245,7 @@ def test_malformed_upstream_answer_falls_back_to_the_next_model(tmp_path, big, s
     big.behaviour["replay-70b"] = "malformed"
     with gateway(tmp_path, big, small) as (_, client):
         raw = client.chat.completions.with_raw_response.create(
-            model="routerd", messages=[{"role": "user", "content": "x"}]
+            model="routerd", messages=[{"role": "user", "content": HARD}]
         )
     assert raw.headers["x-routerd-model"] == "replay-1b"
     assert raw.parse().choices[0].message.content.startswith("Small model answer.")
@@ -253,7 +255,7 @@ def test_killed_backend_falls_back_is_taken_out_and_probed_back_in(tmp_path, big
     config = {"dispatch": {"breaker_failures": 2, "breaker_cooldown": 0.3}}
     with gateway(tmp_path, big, small, **config) as (_, client):
         ask = lambda: client.chat.completions.with_raw_response.create(  # noqa: E731
-            model="routerd", messages=[{"role": "user", "content": "x"}]
+            model="routerd", messages=[{"role": "user", "content": HARD}]
         ).headers["x-routerd-model"]
         assert ask() == "replay-70b"
         big.down = True
@@ -272,14 +274,14 @@ def test_upstream_dying_mid_stream_ends_with_an_error_event(tmp_path, big, small
     big.behaviour["replay-70b"] = "die"
     with gateway(tmp_path, big, small) as (base, client):
         stream = client.chat.completions.create(
-            model="routerd", messages=[{"role": "user", "content": "x"}], stream=True
+            model="routerd", messages=[{"role": "user", "content": HARD}], stream=True
         )
         received = []
         with pytest.raises(openai.APIError) as caught:
             for chunk in stream:
                 received.append(chunk)
         raw = httpx.post(
-            f"{base}/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}], "stream": True}
+            f"{base}/v1/chat/completions", json={"messages": [{"role": "user", "content": HARD}], "stream": True}
         ).text
     assert "Hello" in "".join(c.choices[0].delta.content or "" for c in received if c.choices)
     assert all(c.choices[0].finish_reason is None for c in received if c.choices)  # no fake finish_reason
@@ -291,7 +293,7 @@ def test_upstream_dying_mid_stream_ends_with_an_error_event(tmp_path, big, small
 def test_client_disconnect_closes_the_upstream_request_within_a_second(tmp_path, big):
     big.behaviour["replay-70b"] = "slow"
     with gateway(tmp_path, big) as (base, _):
-        body = {"messages": [{"role": "user", "content": "x"}], "stream": True}
+        body = {"messages": [{"role": "user", "content": HARD}], "stream": True}
         with httpx.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=10) as response:
             for line in response.iter_lines():
                 if "Hello" in line:
@@ -309,7 +311,7 @@ def test_first_token_timeout_moves_on_to_the_next_model(tmp_path, big, small):
     with gateway(tmp_path, big, small, dispatch={"first_token_timeout": 0.5}) as (_, client):
         started = time.monotonic()
         stream = client.chat.completions.with_raw_response.create(
-            model="routerd", messages=[{"role": "user", "content": "x"}], stream=True
+            model="routerd", messages=[{"role": "user", "content": HARD}], stream=True
         )
         text = "".join(c.choices[0].delta.content or "" for c in stream.parse() if c.choices)
         elapsed = time.monotonic() - started
@@ -329,7 +331,7 @@ def test_idle_and_total_timeouts_end_the_stream_with_an_error(tmp_path, big, beh
     big.behaviour["replay-70b"] = behaviour
     with gateway(tmp_path, big, dispatch=dispatch) as (_, client):
         stream = client.chat.completions.create(
-            model="routerd", messages=[{"role": "user", "content": "x"}], stream=True
+            model="routerd", messages=[{"role": "user", "content": HARD}], stream=True
         )
         with pytest.raises(openai.APIError, match=message):
             for _ in stream:
@@ -339,7 +341,7 @@ def test_idle_and_total_timeouts_end_the_stream_with_an_error(tmp_path, big, beh
 def test_an_upstream_400_is_the_clients_mistake_and_is_not_retried(tmp_path, big, small):
     big.behaviour["replay-70b"] = "error400"
     with gateway(tmp_path, big, small) as (_, client), pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": HARD}])
     assert "maximum context length" in caught.value.message
     assert small.requests == []
 
@@ -348,7 +350,7 @@ def test_a_model_the_backend_no_longer_has_falls_back_without_tripping_the_break
     big.behaviour["replay-70b"] = "error404"
     with gateway(tmp_path, big, small, dispatch={"breaker_failures": 1}) as (_, client):
         for _ in range(2):
-            answer = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "x"}])
+            answer = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": HARD}])
             assert answer.model == "replay-1b"
     assert len(big.requests) == 2  # still tried: a missing model says nothing about the backend's health
 

@@ -88,7 +88,8 @@ def test_requests_with_tools_go_only_to_tool_capable_models(tmp_path):
         config = {"plugins": {"openai": {"base_url": first, "tools": False}, "llamacpp": {"url": second}}}
         with running_gateway(build_app(tmp_path, config)) as base:
             client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
-            plain = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "x"}])
+            hard = [{"role": "user", "content": "Prove the algorithm correct, optimize it, derive a rigorous bound."}]
+            plain = client.chat.completions.create(model="routerd", messages=hard)
             tooly = client.chat.completions.create(
                 model="routerd", messages=[{"role": "user", "content": "x"}], tools=tools
             )
@@ -96,5 +97,5 @@ def test_requests_with_tools_go_only_to_tool_capable_models(tmp_path):
                 client.chat.completions.create(
                     model="plain-70b", messages=[{"role": "user", "content": "x"}], tools=tools
                 )
-    assert plain.model == "plain-70b"  # bigger first without tools
+    assert plain.model == "plain-70b"  # a hard prompt goes to the big model when tools are not needed
     assert tooly.model == "tooly-1b"

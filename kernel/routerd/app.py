@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib.metadata import EntryPoint
 
 from litestar import Litestar
 
-from routerd.api import admin, health, openai
+from routerd.api import admin, feedback, health, openai
 from routerd.api.errors import HANDLERS
 from routerd.config import Settings
 from routerd.gateway import Gateway
@@ -23,12 +24,16 @@ def create_app(settings: Settings, entry_points: Iterable[EntryPoint] | None = N
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         try:
             await gateway.start()
+            # What start-up built lives as long as the app: out of the garbage collector's sight, so
+            # that its full collections stay short (tens of ms each otherwise: the p99 under load).
+            gc.freeze()
             yield
         finally:
+            gc.unfreeze()
             await gateway.close()  # also after a failed start: what did start is closed
 
     app = Litestar(
-        route_handlers=[*health.ROUTES, *openai.ROUTES, admin.router],
+        route_handlers=[*health.ROUTES, *openai.ROUTES, *feedback.ROUTES, admin.router],
         lifespan=[lifespan],
         exception_handlers=HANDLERS,
         request_max_body_size=settings.server.max_body_bytes,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Scope
 
 from routerd.errors import AuthenticationFailed, PermissionDenied
 from routerd.plugins import Registry
@@ -17,23 +18,37 @@ class Authentication:
 
     async def principal(self, connection: ASGIConnection) -> Principal:
         """The caller's principal: the first authenticator with an opinion decides."""
-        cached = connection.scope.get("state", {}).get("routerd_principal")
+        return await self.principal_of(connection.scope)
+
+    async def principal_of(self, scope: Scope) -> Principal:
+        """`principal` from the ASGI scope itself (the request path's hot loop: no connection object)."""
+        state = scope.setdefault("state", {})
+        cached = state.get("routerd_principal")
         if cached is not None:
             return cached
-        request = AuthRequest(
-            method=connection.scope.get("method", "GET"),
-            path=connection.url.path,
-            headers={k.lower(): v for k, v in connection.headers.items()},
-            client_host=connection.client.host if connection.client else None,
-        )
         principal = ANONYMOUS
-        for authenticator in self.registry.authenticators.values():
-            found = await authenticator.authenticate(request)
-            if found is not None:
-                principal = found
-                break
-        connection.scope.setdefault("state", {})["routerd_principal"] = principal
+        authenticators = self.registry.authenticators
+        if authenticators:
+            request = auth_request(scope)
+            for authenticator in authenticators.values():
+                found = await authenticator.authenticate(request)
+                if found is not None:
+                    principal = found
+                    break
+        state["routerd_principal"] = principal
         return principal
+
+
+def auth_request(scope: Scope) -> AuthRequest:
+    """What an authenticator sees, straight from the scope: header names lower-cased (the last of
+    a repeated header wins), values decoded as latin-1 as HTTP/1.1 defines them."""
+    client = scope.get("client")
+    return AuthRequest(
+        method=scope.get("method", "GET"),
+        path=scope.get("root_path", "") + scope["path"],  # as Litestar's `connection.url.path`
+        headers={name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]},
+        client_host=client[0] if client else None,
+    )
 
 
 async def require_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:

@@ -49,7 +49,7 @@ def main(ctx: click.Context, config: Path | None) -> None:
     ctx.obj = {"config": config}
 
 
-@main.command(help="Run the gateway (uvicorn).")
+@main.command(help="Run the gateway (uvicorn, one worker; a log line per request only at log level debug).")
 @click.option("--host", default=None, help="Listen address (default: server.host).")
 @click.option("--port", type=int, default=None, help="Listen port (default: server.port).")
 @click.pass_context
@@ -67,6 +67,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         host=host or settings.server.host,
         port=port or settings.server.port,
         log_level=settings.server.log_level,
+        # uvloop and httptools when installed (uvicorn[standard], a dependency): "auto" picks them.
+        loop="auto",
+        http="auto",
+        # The access log costs a formatted line per request on the hot path: debug only.
+        access_log=settings.server.log_level.lower() == "debug",
         proxy_headers=False,
     )
 
@@ -145,6 +150,11 @@ def config_docs(target: Path | None) -> None:
     else:
         write_table(target)
         click.echo(f"updated {target}")
+
+
+from routerd.learning.cli import eval_group  # noqa: E402  (`routerd eval routing`)
+
+main.add_command(eval_group)
 
 
 @main.group(help="Database schema: migrations with Alembic.")

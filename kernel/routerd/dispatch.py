@@ -178,28 +178,82 @@ class Dispatcher:
     async def relay(self, start: StreamStart) -> AsyncIterator[ChatCompletionChunk]:
         """The rest of a started stream, under the idle and total timeouts. Errors propagate as
         `BackendError`/`BackendTimeout`; the caller turns them into an error event."""
-        deadline = time.monotonic() + self.settings.generation_timeout
+        loop = asyncio.get_running_loop()
+        total = self.settings.generation_timeout
+        watchdog = _Watchdog(loop, self.settings.idle_timeout, loop.time() + total)
         try:
             while True:
-                remaining = deadline - time.monotonic()
-                total = f"generation took longer than {self.settings.generation_timeout:g} s"
-                if remaining <= 0:
-                    raise BackendTimeout(total)
-                total_first = remaining <= self.settings.idle_timeout  # which limit this wait runs into
+                if loop.time() >= watchdog.deadline:
+                    raise BackendTimeout(f"generation took longer than {total:g} s")
+                watchdog.waiting()
                 try:
-                    async with asyncio.timeout(min(self.settings.idle_timeout, remaining)):
-                        chunk = await anext(start.rest)
+                    chunk = await anext(start.rest)
                 except StopAsyncIteration:
                     return
-                except TimeoutError:
-                    idle = f"the model was silent for {self.settings.idle_timeout:g} s"
-                    raise BackendTimeout(total if total_first else idle) from None
+                except asyncio.CancelledError:
+                    if not watchdog.expired():
+                        raise
+                    if watchdog.total_first:  # the total limit was the nearer one for this wait
+                        raise BackendTimeout(f"generation took longer than {total:g} s") from None
+                    raise BackendTimeout(f"the model was silent for {self.settings.idle_timeout:g} s") from None
                 except BackendError:
                     self.failed(start.entry.backend)
                     raise
+                finally:
+                    watchdog.since = None
                 yield chunk
         finally:
+            watchdog.stop()
             await _close_quietly(start.rest)
+
+
+class _Watchdog:
+    """The idle and total timeouts of a relayed stream, with one timer re-armed lazily.
+
+    Only the waits for the next chunk count (`waiting()` starts one; setting `since` to None
+    ends it), as with an `asyncio.timeout` around each wait; but where that costs a timer per
+    chunk, this costs two assignments, and its one timer, when it fires before the time is up,
+    is set again for the time the current wait would expire. Timing out cancels the task,
+    which `expired()` then tells apart from any other cancellation."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, idle: float, deadline: float) -> None:
+        self.loop = loop
+        self.idle = idle
+        self.deadline = deadline
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.since: float | None = None  # when the current wait began; None: not waiting
+        self.fired = False
+        self.total_first = False  # when it fired: the wait ran into the total limit, not the idle one
+        self._handle: asyncio.TimerHandle | None = None
+
+    def waiting(self) -> None:
+        self.since = self.loop.time()
+        if self._handle is None:
+            self._handle = self.loop.call_at(min(self.since + self.idle, self.deadline), self._check)
+
+    def _check(self) -> None:
+        self._handle = None
+        if self.since is None:  # not waiting now: the next wait sets the timer again
+            return
+        expires = min(self.since + self.idle, self.deadline)
+        if self.loop.time() < expires:
+            self._handle = self.loop.call_at(expires, self._check)
+            return
+        self.fired = True
+        self.total_first = self.deadline <= self.since + self.idle
+        self.task.cancel()
+
+    def expired(self) -> bool:
+        """Whether the cancellation being handled is this watchdog's (then it is withdrawn)."""
+        return self.fired and self.task.uncancel() <= self.cancelling
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 def _as_backend_error(entry: CatalogEntry, exc: BaseException) -> GatewayError:
@@ -211,7 +265,7 @@ def _as_backend_error(entry: CatalogEntry, exc: BaseException) -> GatewayError:
 async def _close_quietly(stream: AsyncIterator[Any]) -> None:
     """Close an upstream stream (and so its HTTP request), even from a cancelled task."""
     aclose = getattr(stream, "aclose", None)
-    if aclose is None:
+    if aclose is None or getattr(stream, "ag_frame", True) is None:  # an async generator that has finished
         return
     try:
         await asyncio.shield(asyncio.wait_for(aclose(), timeout=1.0))

@@ -14,8 +14,10 @@ from routerd.config import Settings
 from routerd.db.database import Database
 from routerd.dispatch import Dispatcher
 from routerd.jobs.benchmark_sync import BenchmarkSync
+from routerd.jobs.decision_log import DecisionLog
 from routerd.jobs.discovery import Discovery
 from routerd.plugins import PluginHost
+from routerd.routing.engine import Router
 from routerd.signature import Signature
 
 log = logging.getLogger("routerd")
@@ -33,9 +35,13 @@ class Gateway:
         self.discovery = Discovery(self.catalog, settings.backends.discovery_interval)
         self.benchmarks = BenchmarkSync(self.plugins.registry.benchmark_providers, self.database, settings.benchmarks)
         self.signature = Signature(settings.response.signature)
+        scorers = self.plugins.registry.scorers
+        self.decisions = DecisionLog(self.database, learners=scorers.values)
+        self.router = Router(self.catalog, scorers, self.dispatcher.available, self.decisions)
 
     async def start(self) -> None:
         await self.database.start()
+        await self.decisions.start()
         await self.plugins.start()
         await self.discovery.start()
         await self.benchmarks.start()  # in the background: never delays readiness
@@ -47,6 +53,7 @@ class Gateway:
         await self.discovery.close()
         await self.dispatcher.close()
         await self.plugins.close()
+        await self.decisions.close()
         await self.database.close()
 
     async def readiness(self) -> dict[str, bool]:

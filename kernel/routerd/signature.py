@@ -54,11 +54,16 @@ class StreamHoldback:
         self.pending = ""
 
     def _hold_from(self, text: str) -> int:
+        """Where the part that may be an echoed signature starts: the first line break followed
+        by the marker, by a beginning of it, or by nothing but blanks yet (models often send the
+        line breaks before ``Model:`` as a chunk of their own); the end of `text` otherwise."""
         marker = self.signature.marker
-        for match in re.finditer(r"\n", text):
-            tail = text[match.end() :].lstrip()
-            if tail.startswith(marker) or (tail and marker.startswith(tail)):
-                return match.start()
+        newline = text.find("\n")
+        while newline != -1:
+            tail = text[newline + 1 :].lstrip()
+            if tail.startswith(marker) or marker.startswith(tail):
+                return newline
+            newline = text.find("\n", newline + 1)
         return len(text)
 
     def feed(self, text: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, Router, get
 
 from routerd.auth import require_admin
+from routerd.errors import NotFound
 
 
 @get("/plugins")
@@ -35,4 +36,18 @@ async def list_benchmarks(request: Request) -> dict[str, Any]:
     return {"sources": index.order, "models": models}
 
 
-router = Router(path="/admin", route_handlers=[list_plugins, benchmark_status, list_benchmarks], guards=[require_admin])
+@get("/decisions/{decision_id:str}")
+async def explain_decision(request: Request, decision_id: str) -> dict[str, Any]:
+    """A routing decision: the prompt's features, every candidate with every scorer's contribution
+    and reason, the models left out and why, and how the request ended."""
+    found = await request.app.state.gateway.decisions.get(decision_id)
+    if found is None:
+        raise NotFound(f"no routing decision {decision_id!r}", code="decision_not_found")
+    return found
+
+
+router = Router(
+    path="/admin",
+    route_handlers=[list_plugins, benchmark_status, list_benchmarks, explain_decision],
+    guards=[require_admin],
+)

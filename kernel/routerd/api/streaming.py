@@ -4,13 +4,19 @@ The signature goes in just before the chunk that carries `finish_reason`; usage,
 client asked for it, comes in a last chunk (estimated when the backend sends none). A failure
 after the first byte ends the stream with an error event in the OpenAI error shape, never with
 a made-up `finish_reason`. If the client goes away, the upstream request is closed.
+
+`send_events` writes the events: the first one at once, and then, in one write, whatever the
+relay produced while the previous write was under way, so that an upstream that delivers many
+chunks in one read costs one write, not one per chunk, and no chunk ever waits for another.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 import msgspec
+from litestar.types import Receive, Send
 
 from routerd.dispatch import StreamStart
 from routerd.errors import GatewayError
@@ -26,6 +32,8 @@ from routerd.schemas.openai import (
 
 _encoder = msgspec.json.Encoder()
 DONE = b"data: [DONE]\n\n"
+# Above this many bytes waiting for a slow client, the relay waits too (backpressure upstream).
+WRITE_BUFFER = 64 * 1024
 
 
 def estimate_usage(chat: ChatRequest, completion_text: str) -> Usage:
@@ -39,14 +47,13 @@ def sse(chunk: ChatCompletionChunk | ErrorResponse) -> bytes:
     return b"data: " + _encoder.encode(chunk) + b"\n\n"
 
 
-async def _chunks(start: StreamStart, relayed: AsyncIterator[ChatCompletionChunk]):
-    yield start.first
-    async for chunk in relayed:
-        yield chunk
-
-
-async def relay_events(gateway, chat: ChatRequest, start: StreamStart) -> AsyncIterator[bytes]:
+async def relay_events(
+    gateway, chat: ChatRequest, start: StreamStart, outcome: Callable[..., None] | None = None
+) -> AsyncGenerator[bytes, None]:
+    """The stream as SSE bytes. `outcome(status, usage, response_id)` is called once at the end
+    (``ok``, ``error``, or ``cancelled`` when the client went away)."""
     model = start.entry.id
+    status = "cancelled"
     single = chat.n in (msgspec.UNSET, None, 1)
     hold = gateway.signature.holdback()
     sign = single and not chat.wants_json()
@@ -54,42 +61,53 @@ async def relay_events(gateway, chat: ChatRequest, start: StreamStart) -> AsyncI
     usage = None
     text: list[str] = []
     last: ChatCompletionChunk = start.first
+    relayed = gateway.dispatcher.relay(start)
+    chunk: ChatCompletionChunk | None = start.first
     try:
-        async for chunk in _chunks(start, gateway.dispatcher.relay(start)):
+        while chunk is not None:
             chunk.model = model
             last = chunk
+            event = True
             if chunk.usage:
                 usage = chunk.usage
                 chunk.usage = msgspec.UNSET
-                if not chunk.choices:
-                    continue
-            for choice in chunk.choices:
-                delta = choice.delta
-                if delta.tool_calls:
-                    sign = False
-                if single and isinstance(delta.content, str) and delta.content:
-                    text.append(delta.content)
-                    delta.content = hold.feed(delta.content)
-            if single and chunk.choices and chunk.choices[0].finish_reason is not None:
-                finish = chunk
-                continue
-            if single and chunk.choices and _empty(chunk.choices[0]):
-                continue
-            yield sse(chunk)
+                event = bool(chunk.choices)
+            if event:
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.tool_calls:
+                        sign = False
+                    if single and isinstance(delta.content, str) and delta.content:
+                        text.append(delta.content)
+                        delta.content = hold.feed(delta.content)
+                if single and chunk.choices and chunk.choices[0].finish_reason is not None:
+                    finish = chunk
+                elif not (single and chunk.choices and _empty(chunk.choices[0])):
+                    yield sse(chunk)
+            chunk = await anext(relayed, None)
+        # The end goes out as one event batch: the held-back text and signature, the finish, usage, [DONE].
+        end: list[bytes] = []
         tail = hold.finish() if single else ""
         if sign:
             tail += gateway.signature.render(model)
         if tail:
-            yield sse(ChatCompletionChunk(last.id, last.created, model, [ChunkChoice(0, Delta(content=tail))]))
+            end.append(sse(ChatCompletionChunk(last.id, last.created, model, [ChunkChoice(0, Delta(content=tail))])))
         if finish is not None:
-            yield sse(finish)
+            end.append(sse(finish))
         if chat.wants_usage_in_stream():
             usage = usage or estimate_usage(chat, "".join(text))
-            yield sse(ChatCompletionChunk(last.id, last.created, model, [], usage=usage))
-        yield DONE
+            end.append(sse(ChatCompletionChunk(last.id, last.created, model, [], usage=usage)))
+        end.append(DONE)
+        status = "ok"
+        yield b"".join(end)
     except GatewayError as exc:
+        status = "error"
         body = ErrorBody(message=exc.message, type=exc.error_type, code=exc.code or "stream_interrupted")
         yield sse(ErrorResponse(body))
+    finally:
+        await relayed.aclose()  # closes the upstream request now, also when the client went away
+        if outcome is not None:
+            outcome(status, usage or estimate_usage(chat, "".join(text)), last.id)
 
 
 def _empty(choice: ChunkChoice) -> bool:
@@ -100,3 +118,118 @@ def _empty(choice: ChunkChoice) -> bool:
         and delta.tool_calls is msgspec.UNSET
         and choice.finish_reason is None
     )
+
+
+class _Writer:
+    """Sends the events pushed by the relay task from a task of its own, each batch in one
+    ASGI message; cancels the relay task when the client goes away or a send fails."""
+
+    def __init__(self, send: Send, relay: asyncio.Task) -> None:
+        self.send = send
+        self.relay = relay
+        self.pending: list[bytes] = []
+        self.size = 0
+        self.finished = False  # the relay produced its last event
+        self.done = False  # the last ASGI message is on its way: a disconnect now is the normal end
+        self.gone = False  # the client went away (or a send failed): the relay was cancelled
+        self.error: BaseException | None = None
+        self.task: asyncio.Task | None = None
+        self._wakeup: asyncio.Future | None = None
+        self._drained: asyncio.Future | None = None
+
+    async def push(self, data: bytes) -> None:
+        self.pending.append(data)
+        self.size += len(data)
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+        else:
+            self._wake()
+        if self.size > WRITE_BUFFER:  # the client reads slower than the upstream writes: wait for it
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                while not self.pending and not self.finished:
+                    self._wakeup = loop.create_future()
+                    await self._wakeup
+                last = self.finished
+                body = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
+                self.pending.clear()
+                self.size = 0
+                if self._drained is not None and not self._drained.done():
+                    self._drained.set_result(None)
+                self.done = last
+                await self.send({"type": "http.response.body", "body": body, "more_body": not last})
+                if last:
+                    return
+        except Exception as exc:
+            self.error = exc
+            self.disconnected()
+
+    def disconnected(self) -> None:
+        if not self.done and not self.gone:
+            self.gone = True
+            self.relay.cancel()
+
+    async def finish(self) -> None:
+        """After the last event: send what is left and end the response."""
+        self.finished = True
+        if self.task is not None:
+            self._wake()
+            await self.task
+            return
+        body = b"".join(self.pending)
+        self.pending.clear()
+        self.done = True
+        await self.send({"type": "http.response.body", "body": body, "more_body": False})
+
+    def close(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        if self._drained is not None and not self._drained.done():
+            self._drained.cancel()
+
+
+async def _watch_disconnect(receive: Receive, writer: _Writer) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            writer.disconnected()
+            return
+
+
+async def send_events(receive: Receive, send: Send, headers: list[tuple[bytes, bytes]], events: AsyncIterator[bytes]):
+    """Send a 200 with `headers`, then `events` as they come (see the module's doc). If the
+    client goes away, the relay is cancelled where it waits, which closes the upstream request."""
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    relay = asyncio.current_task()
+    assert relay is not None
+    cancelling = relay.cancelling()
+    writer = _Writer(send, relay)
+    watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, writer))
+    try:
+        first = await anext(events, None)
+        if first is not None:
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+            async for data in events:
+                await writer.push(data)
+        await writer.finish()
+    except asyncio.CancelledError:
+        # Cancelled by the writer because the client went away: the response simply ends here.
+        if not writer.gone or relay.uncancel() > cancelling:
+            raise
+    finally:
+        watcher.cancel()
+        writer.close()
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    if writer.error is not None:
+        raise writer.error

@@ -107,6 +107,8 @@ class RoutingDecisionRow(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    response_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    quality_preference: Mapped[float | None] = mapped_column(Float)
 
 
 class FeedbackRow(Base):

@@ -1,22 +1,15 @@
 """Routing: from a request to a ranked list of models, with the reasons.
 
-This is the simple policy the gateway starts with: hard constraints (capabilities, context
-window, health, pinning) pick the candidates, and model size against the quality preference
-orders them. The routing engine (prompt features, scorer plugins, learning) replaces `rank`.
-"""
+`Needs` are the hard constraints; `engine.Router.decide` is the entry point that applies them,
+asks the scorer plugins and returns a `RoutingDecision`."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from routerd.catalog import Catalog, CatalogEntry
-from routerd.errors import InvalidRequest, ModelNotFound
+from routerd.catalog import CatalogEntry
 from routerd.schemas.openai import ChatRequest
-
-# A model of unknown size is ranked as if it had this many parameters.
-UNKNOWN_SIZE = 7_000_000_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +49,7 @@ class RoutingDecision:
     ranked: list[CatalogEntry]
     pinned: bool
     reasons: dict[str, str] = field(default_factory=dict)
+    record: Any = None  # the audit-log record (routerd.jobs.decision_log.DecisionRecord)
 
     @property
     def chosen(self) -> CatalogEntry:
@@ -64,51 +58,3 @@ class RoutingDecision:
     @property
     def runner_up(self) -> CatalogEntry | None:
         return self.ranked[1] if len(self.ranked) > 1 else None
-
-
-def rank(candidates: list[CatalogEntry], quality_preference: float) -> list[CatalogEntry]:
-    """Bigger models first when quality matters more (preference >= 0.5), smaller first otherwise."""
-    return sorted(
-        candidates,
-        key=lambda e: (e.info.parameters or UNKNOWN_SIZE, e.id),
-        reverse=quality_preference >= 0.5,
-    )
-
-
-def route(
-    catalog: Catalog,
-    request: ChatRequest,
-    *,
-    pinned: str | None,
-    quality_preference: float,
-    available: Callable[[str], bool],
-) -> RoutingDecision:
-    """The ranked models for `request`. A `pinned` model is the only one used."""
-    needs = Needs.of(request)
-    decision_id = f"rd-{uuid.uuid4().hex}"
-    if pinned is not None:
-        entry = catalog.get(pinned)
-        if entry is None:
-            raise ModelNotFound(f"the model {pinned!r} does not exist", param="model", code="model_not_found")
-        problem = needs.unmet(entry)
-        if problem:
-            raise InvalidRequest(f"the model {pinned!r} {problem}", param="model", code="model_incapable")
-        return RoutingDecision(decision_id, [entry], pinned=True, reasons={entry.id: "pinned by the request"})
-    reasons: dict[str, str] = {}
-    candidates = []
-    for entry in catalog:
-        problem = needs.unmet(entry)
-        if problem:
-            reasons[entry.id] = problem
-        else:
-            candidates.append(entry)
-    if not candidates:
-        wanted = [name for name, on in (("vision", needs.vision), ("tools", needs.tools)) if on]
-        detail = f" with {' and '.join(wanted)}" if wanted else ""
-        raise ModelNotFound(f"no model{detail} is available for this request", code="no_capable_model")
-    ranked = rank(candidates, quality_preference)
-    healthy = [e for e in ranked if available(e.info.backend)]
-    ranked = healthy + [e for e in ranked if e not in healthy]
-    for position, entry in enumerate(ranked, start=1):
-        reasons[entry.id] = f"rank {position}: {entry.info.parameters or 'unknown'} parameters"
-    return RoutingDecision(decision_id, ranked, pinned=False, reasons=reasons)

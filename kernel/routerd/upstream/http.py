@@ -25,10 +25,12 @@ def new_session(
     base_url: str, *, headers: dict[str, str] | None = None, connect_timeout: float = 5.0, limit: int = 256
 ) -> aiohttp.ClientSession:
     """A session for one upstream: a bounded connection pool, the connect timeout here; read
-    timeouts (first token, idle, total) are the dispatcher's."""
+    timeouts (first token, idle, total) are the dispatcher's. No cookie jar: cookies one
+    upstream answer sets must not ride along on every client's later requests."""
     return aiohttp.ClientSession(
         base_url=base_url.rstrip("/") + "/",
         headers=headers,
+        cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, connect=connect_timeout),
         connector=aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300),
         json_serialize=lambda obj: msgspec.json.encode(obj).decode(),
@@ -86,21 +88,37 @@ async def raise_for_status(backend: str, model: str, response: aiohttp.ClientRes
     raise BackendError(f"backend {backend} answered {status}: {message}")
 
 
+# The longest line of an event stream we accept (a line longer than this is a malformed stream).
+MAX_SSE_LINE = 1024 * 1024
+
+
 async def sse_events(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The ``data:`` payloads of a server-sent-events stream, until ``[DONE]`` or its end."""
+    """The ``data:`` payloads of a server-sent-events stream, until ``[DONE]`` or its end.
+
+    It reads whatever has arrived and splits it into lines itself: one wait per network read,
+    not one per line, which is most of the cost of relaying a fast stream."""
     data: list[bytes] = []
-    async for raw in response.content:
-        line = raw.rstrip(b"\r\n")
-        if not line:
-            if data:
-                payload = b"\n".join(data)
-                data = []
-                if payload.strip() == b"[DONE]":
-                    return
-                yield payload
-            continue
-        if line.startswith(b"data:"):
-            data.append(line[5:].lstrip(b" "))
+    rest = b""
+    async for block in response.content.iter_any():
+        lines = (rest + block).split(b"\n") if rest else block.split(b"\n")
+        rest = lines.pop()  # an unfinished line, completed by the next read
+        if len(rest) > MAX_SSE_LINE:
+            raise ValueError("an event stream line is too long")
+        for raw in lines:
+            line = raw.rstrip(b"\r")
+            if not line:
+                if data:
+                    payload = b"\n".join(data)
+                    data = []
+                    if payload.strip() == b"[DONE]":
+                        return
+                    yield payload
+                continue
+            if line.startswith(b"data:"):
+                data.append(line[5:].lstrip(b" "))
+    line = rest.rstrip(b"\r")
+    if line.startswith(b"data:"):
+        data.append(line[5:].lstrip(b" "))
     if data and b"\n".join(data).strip() != b"[DONE]":
         yield b"\n".join(data)
 

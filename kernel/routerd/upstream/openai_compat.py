@@ -8,6 +8,8 @@ from typing import Any
 
 import aiohttp
 import msgspec
+from aiohttp.payload import BytesPayload
+from yarl import URL
 
 from routerd.errors import BackendError
 from routerd.naming import capabilities_from_name, parameters_from_name
@@ -93,6 +95,8 @@ class OpenAICompatibleBackend:
         self._tools = tools
         self._describe = describe
         self._session: aiohttp.ClientSession | None = None
+        # Absolute URLs built once (not joined to the session's base URL on every request).
+        self._chat_url = URL(f"{self.base_url}/chat/completions")
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -135,15 +139,13 @@ class OpenAICompatibleBackend:
         except Exception as exc:
             raise transport_error(self.name, exc) from exc
 
-    def _body(self, model: str, request: ChatRequest, stream: bool) -> bytes:
+    def _body(self, model: str, request: ChatRequest, stream: bool) -> BytesPayload:
         upstream = msgspec.structs.replace(request, model=self.upstream_model(model), stream=stream)
-        return msgspec.json.encode(upstream)
+        return BytesPayload(msgspec.json.encode(upstream), content_type="application/json")
 
     async def chat(self, model: str, request: ChatRequest) -> ChatCompletion:
         try:
-            async with self.session.post(
-                "chat/completions", data=self._body(model, request, False), headers={"Content-Type": "application/json"}
-            ) as response:
+            async with self.session.post(self._chat_url, data=self._body(model, request, False)) as response:
                 await raise_for_status(self.name, model, response)
                 completion = _completion_decoder.decode(await response.read())
         except Exception as exc:
@@ -152,9 +154,7 @@ class OpenAICompatibleBackend:
 
     async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
         try:
-            async with self.session.post(
-                "chat/completions", data=self._body(model, request, True), headers={"Content-Type": "application/json"}
-            ) as response:
+            async with self.session.post(self._chat_url, data=self._body(model, request, True)) as response:
                 await raise_for_status(self.name, model, response)
                 async for payload in sse_events(response):
                     try:

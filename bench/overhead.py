@@ -1,0 +1,446 @@
+"""Proxy overhead: the gateway against calling the upstream directly, side by side in one run.
+
+    .venv/bin/python bench/overhead.py [--requests 2000] [--concurrency 1 32] [--rounds 3]
+
+Starts the zero-latency mock upstream (bench/mock_upstream.py) and the gateway as it ships
+(``routerd serve``, one worker, the `openai` backend pointed at the mock, signature on), then a
+load generator in a process of its own (aiohttp on uvloop, keep-alive connections). For JSON chat
+completions and for streamed ones it measures, at each concurrency, requests per second and
+latency (for streams: time to the first ``data:`` event) direct to the mock and through the
+gateway. Direct and gateway runs alternate (ABBA across rounds) so that the machine's noise falls
+on both alike. It prints the table, the ratios and whether the targets are met, and exits 0
+(1 when a run had errors or the gateway would not start), stopping every process it started.
+
+Targets (bench/README.md): added p50 under 1 ms at concurrency 1, and at least 1,500 requests/s
+through one gateway worker at concurrency 32, against a zero-latency upstream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import mock_upstream  # noqa: E402
+
+TARGET_ADDED_P50_MS = 1.0
+TARGET_RPS = 1500
+TARGET_RPS_CONCURRENCY = 32
+PROMPT = "Say hello."
+# Plugins that would start processes or reach beyond 127.0.0.1 on their own.
+OFF_PLUGINS = ("local", "hf_leaderboard", "lmsys_arena")
+
+
+# -- the load generator (runs in its own process) -------------------------------------------------
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def _run(url: str, body: bytes, stream: bool, requests: int, concurrency: int, seconds: float) -> dict:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer bench"}
+    latencies: list[float] = []
+    firsts: list[float] = []
+    errors: list[str] = []
+    clock = time.perf_counter
+
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def one() -> None:
+            start = clock()
+            async with session.post(url, data=body) as response:
+                if stream:
+                    await response.content.readuntil(b"\n\n")
+                    first = clock()
+                    rest = await response.read()
+                    ok = response.status == 200 and rest.endswith(b"data: [DONE]\n\n")
+                else:
+                    await response.read()
+                    ok = response.status == 200
+            end = clock()
+            if not ok:
+                errors.append(f"status {response.status}")
+                return
+            latencies.append(end - start)
+            if stream:
+                firsts.append(first - start)
+
+        async def worker(count: int) -> None:
+            for _ in range(count):
+                try:
+                    await one()
+                except Exception as exc:
+                    errors.append(type(exc).__name__)
+
+        # Warm up: open the connections and let both sides settle (not counted).
+        warmup = max(2, 200 // concurrency)
+        await asyncio.gather(*(worker(warmup) for _ in range(concurrency)))
+        latencies.clear()
+        firsts.clear()
+        errors.clear()
+        shares = [requests // concurrency + (1 if i < requests % concurrency else 0) for i in range(concurrency)]
+        began = clock()
+        try:
+            async with asyncio.timeout(seconds):
+                await asyncio.gather(*(worker(n) for n in shares))
+        except TimeoutError:
+            errors.append(f"run cut off after {seconds:g} s")
+        elapsed = clock() - began
+    done = len(latencies)
+    return {
+        "sent": done + len(errors) + warmup * concurrency,
+        "done": done,
+        "errors": errors[:5],
+        "error_count": len(errors),
+        "elapsed": elapsed,
+        "rps": done / elapsed if elapsed else 0.0,
+        "latencies": latencies,
+        "firsts": firsts,
+    }
+
+
+def _loadgen_main(conn) -> None:
+    """Serve measurement commands from the parent over a pipe until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and stops us
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover
+        runner = asyncio.run
+    while True:
+        command = conn.recv()
+        if command is None:
+            return
+        conn.send(runner(_run(**command)))
+
+
+# -- processes -------------------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux); None where /proc is not there."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _post(url: str, body: bytes, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+
+def _routerd_command() -> list[str]:
+    script = Path(sys.executable).with_name("routerd")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from routerd.cli import main; main()"]
+
+
+def start_gateway(
+    upstream: str, data_dir: str, log_path: Path, extra_env: dict[str, str]
+) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROUTER_", "ROUTERD_", "ROUTERD__"))}
+    env.update(
+        {
+            "ROUTER_OPENAI_BASE_URL": upstream,
+            "ROUTERD__DATA_DIR": data_dir,
+            "ROUTERD__SERVER__LOG_LEVEL": "warning",
+            "ROUTERD__BACKENDS__PROVIDER": "openai",  # only the mock: no other backend polled on localhost
+            # Nothing but 127.0.0.1: no bundled model server, no benchmark downloads (a plugin that is
+            # not installed is ignored, with a warning).
+            **{f"ROUTERD__PLUGINS__{name.upper()}__ENABLED": "false" for name in OFF_PLUGINS},
+            **extra_env,
+        }
+    )
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [*_routerd_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            status, _ = _get(base + "/readyz")
+            if status == 200 and mock_upstream.MODEL.encode() in _get(base + "/v1/models")[1]:
+                return process, base
+        except OSError:
+            pass
+        time.sleep(0.2)
+    stop(process)
+    tail = log_path.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"the gateway did not become ready:\n{tail}")
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def check_gateway(base: str) -> list[str]:
+    """The gateway answers as it should before it is timed (signature, stream end, embeddings)."""
+    problems = []
+    status, headers, body = _post(base + "/v1/chat/completions", _chat_body(False))
+    if status != 200 or b"Model: " not in body or "x-routerd-model" not in headers:
+        problems.append(f"JSON chat: {status} {body[:200]!r}")
+    status, _, body = _post(base + "/v1/chat/completions", _chat_body(True))
+    if status != 200 or not body.endswith(b"data: [DONE]\n\n") or b"Model: " not in body:
+        problems.append(f"streamed chat: {status} {body[-200:]!r}")
+    embed = b'{"model": "%s", "input": ["one", "two"]}' % mock_upstream.MODEL.encode()
+    status, _, body = _post(base + "/v1/embeddings", embed)
+    if status != 200 or body.count(b'"embedding":[') != 2:
+        problems.append(f"embeddings: {status} {body[:200]!r}")
+    return problems
+
+
+def _chat_body(stream: bool) -> bytes:
+    stream_flag = b', "stream": true' if stream else b""
+    return b'{"model": "routerd", "messages": [{"role": "user", "content": "%s"}]%s}' % (PROMPT.encode(), stream_flag)
+
+
+# -- the measurement -------------------------------------------------------------------------------
+@dataclass
+class Series:
+    """Every run of one (kind, concurrency, target)."""
+
+    rps: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    firsts: list[float] = field(default_factory=list)
+    errors: int = 0
+    samples: list[str] = field(default_factory=list)
+    cpu_per_request: list[float] = field(default_factory=list)  # of the gateway, in microseconds
+
+    def add(self, result: dict, cpu: float | None = None) -> None:
+        self.rps.append(result["rps"])
+        if cpu is not None and result["sent"]:
+            self.cpu_per_request.append(cpu / result["sent"] * 1e6)
+        self.latencies += result["latencies"]
+        self.firsts += result["firsts"]
+        self.errors += result["error_count"]
+        self.samples += result["errors"]
+
+    def p(self, q: float, first: bool = False) -> float:
+        return _percentile(self.firsts if first else self.latencies, q) * 1000
+
+    @property
+    def median_rps(self) -> float:
+        return statistics.median(self.rps) if self.rps else 0.0
+
+    @property
+    def median_cpu(self) -> float | None:
+        return statistics.median(self.cpu_per_request) if self.cpu_per_request else None
+
+
+def measure(
+    args: argparse.Namespace, direct: str, gateway: str, gateway_pid: int
+) -> dict[tuple[str, int, str], Series]:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    loadgen = ctx.Process(target=_loadgen_main, args=(child,), daemon=True)
+    loadgen.start()
+    results: dict[tuple[str, int, str], Series] = {}
+    urls = {"direct": direct + "/chat/completions", "gateway": gateway + "/v1/chat/completions"}
+    try:
+        for round_ in range(args.rounds):
+            for kind in args.kinds:
+                for concurrency in args.concurrency:
+                    order = ("direct", "gateway") if (round_ + concurrency) % 2 == 0 else ("gateway", "direct")
+                    for target in order:
+                        cpu_before = cpu_seconds(gateway_pid) if target == "gateway" else None
+                        parent.send(
+                            {
+                                "url": urls[target],
+                                "body": _chat_body(kind == "stream"),
+                                "stream": kind == "stream",
+                                "requests": args.requests,
+                                "concurrency": concurrency,
+                                "seconds": args.run_timeout,
+                            }
+                        )
+                        if not parent.poll(args.run_timeout + 60):
+                            raise RuntimeError("the load generator stopped answering")
+                        result = parent.recv()
+                        cpu_after = cpu_seconds(gateway_pid) if cpu_before is not None else None
+                        cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
+                        results.setdefault((kind, concurrency, target), Series()).add(result, cpu)
+                        print(
+                            f"  round {round_ + 1}/{args.rounds} {kind:6} c={concurrency:<3} {target:7} "
+                            f"{result['rps']:8.0f} req/s  errors {result['error_count']}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+    finally:
+        parent.send(None)
+        loadgen.join(timeout=10)
+        if loadgen.is_alive():
+            loadgen.kill()
+    return results
+
+
+def report(args: argparse.Namespace, results: dict[tuple[str, int, str], Series]) -> bool:
+    """Print the table, the ratios and the targets; True when every target is met."""
+    print()
+    print(
+        f"proxy overhead, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+        f"{args.rounds} rounds x {args.requests} requests"
+    )
+    header = (
+        f"{'kind':6} {'conc':>4} | {'direct req/s':>12} {'gateway req/s':>13} {'ratio':>6} | "
+        f"{'direct p50':>10} {'gw p50':>8} {'added':>7} | {'direct p99':>10} {'gw p99':>8} {'added':>7} | "
+        f"{'gw cpu/req':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for kind in args.kinds:
+        first = kind == "stream"
+        for concurrency in args.concurrency:
+            d, g = results[(kind, concurrency, "direct")], results[(kind, concurrency, "gateway")]
+            ratio = g.median_rps / d.median_rps if d.median_rps else float("nan")
+            p50d, p50g, p99d, p99g = d.p(50, first), g.p(50, first), d.p(99, first), g.p(99, first)
+            cpu = f"{g.median_cpu:>8,.0f}us" if g.median_cpu is not None else f"{'-':>10}"
+            print(
+                f"{kind:6} {concurrency:>4} | {d.median_rps:>12,.0f} {g.median_rps:>13,.0f} {ratio:>6.2f} | "
+                f"{p50d:>8.3f}ms {p50g:>6.3f}ms {p50g - p50d:>5.3f}ms | "
+                f"{p99d:>8.3f}ms {p99g:>6.3f}ms {p99g - p99d:>5.3f}ms | {cpu}"
+            )
+    print(
+        "(latency: whole request for json, time to the first data: event for stream; req/s: median of rounds;\n"
+        " gw cpu/req: the gateway process's CPU time per request, median of rounds: the figure least moved by a"
+        " noisy machine)"
+    )
+
+    ok = True
+    errors = {key: s for key, s in results.items() if s.errors}
+    for (kind, concurrency, target), series in errors.items():
+        ok = False
+        print(f"ERRORS {kind} c={concurrency} {target}: {series.errors} ({', '.join(series.samples[:3])})")
+    print()
+    if "json" in args.kinds and 1 in args.concurrency:
+        d, g = results[("json", 1, "direct")], results[("json", 1, "gateway")]
+        added = g.p(50) - d.p(50)
+        met = added < TARGET_ADDED_P50_MS
+        ok &= met
+        print(
+            f"target: added p50 at concurrency 1 (json) < {TARGET_ADDED_P50_MS:g} ms: {added:.3f} ms  {_verdict(met)}"
+        )
+    if "stream" in args.kinds and 1 in args.concurrency:
+        d, g = results[("stream", 1, "direct")], results[("stream", 1, "gateway")]
+        added = g.p(50, True) - d.p(50, True)
+        print(f"info:   added p50 time to first chunk at concurrency 1 (stream): {added:.3f} ms")
+    if "json" in args.kinds and TARGET_RPS_CONCURRENCY in args.concurrency:
+        g = results[("json", TARGET_RPS_CONCURRENCY, "gateway")]
+        met = g.median_rps >= TARGET_RPS
+        ok &= met
+        print(
+            f"target: gateway req/s at concurrency {TARGET_RPS_CONCURRENCY} (json, one worker) >= {TARGET_RPS:,}: "
+            f"{g.median_rps:,.0f}  {_verdict(met)}"
+        )
+    return ok
+
+
+def _verdict(met: bool) -> str:
+    return "MET" if met else "NOT MET"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="requests per run (default 2000)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32], help="default: 1 32")
+    parser.add_argument("--rounds", type=int, default=3, help="direct/gateway alternations (default 3)")
+    parser.add_argument("--kinds", nargs="+", choices=["json", "stream"], default=["json", "stream"])
+    parser.add_argument("--run-timeout", type=float, default=60.0, help="seconds one run may take (default 60)")
+    parser.add_argument(
+        "--gateway-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the gateway (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    if args.requests < 1 or args.rounds < 1 or min(args.concurrency) < 1:
+        parser.error("--requests, --rounds and --concurrency must be positive")
+    extra_env = dict(item.split("=", 1) for item in args.gateway_env)
+
+    mock = gateway = None
+    data_dir = tempfile.mkdtemp(prefix="routerd-bench-")
+    try:
+        mock, upstream = mock_upstream.spawn()
+        gateway, base = start_gateway(upstream, data_dir, Path(data_dir) / "gateway.log", extra_env)
+        problems = check_gateway(base)
+        if problems:
+            print("the gateway does not answer as it should:\n  " + "\n  ".join(problems), file=sys.stderr)
+            return 1
+        print(f"mock upstream {upstream}, gateway {base}; measuring...", file=sys.stderr, flush=True)
+        results = measure(args, upstream, base, gateway.pid)
+        ok = report(args, results)
+        if gateway.poll() is not None:
+            print("the gateway exited during the run", file=sys.stderr)
+            return 1
+        errors = any(series.errors for series in results.values())
+        if not ok:
+            print("\nnot every target is met" + (" (and some requests failed)" if errors else ""))
+        return 1 if errors else 0
+    except RuntimeError as exc:
+        print(f"overhead: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stop(gateway)
+        stop(mock)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

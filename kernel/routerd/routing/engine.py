@@ -1,0 +1,91 @@
+"""The routing engine: features -> candidates -> scorers -> a ranked decision with reasons.
+
+`Router.decide` is the one routing entry point. Pinned requests skip scoring (the client chose);
+otherwise every registered scorer gives its opinion within a time budget and `scoring.combine`
+ranks the candidates that meet the hard constraints. The decision is remembered in the audit log
+at once and written to the database when the request ends.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from routerd.catalog import Catalog, CatalogEntry
+from routerd.errors import InvalidRequest, ModelNotFound
+from routerd.jobs.decision_log import DecisionLog, DecisionRecord
+from routerd.routing import Needs, RoutingDecision
+from routerd.routing.features import extract_features
+from routerd.routing.scoring import score_candidates
+from routerd.schemas.catalog import Principal
+from routerd.schemas.openai import ChatRequest
+
+
+class Router:
+    def __init__(self, catalog: Catalog, scorers: dict, available, decisions: DecisionLog, budget: float = 0.05):
+        self.catalog = catalog
+        self.scorers = scorers
+        self.available = available
+        self.decisions = decisions
+        self.budget = budget
+
+    def candidates(self, needs: Needs) -> tuple[list[CatalogEntry], dict[str, str]]:
+        """The models that meet the hard constraints, and why the others do not."""
+        fit, unfit = [], {}
+        for entry in self.catalog:
+            problem = needs.unmet(entry)
+            if problem:
+                unfit[entry.id] = problem
+            elif not self.available(entry.info.backend):
+                unfit[entry.id] = f"backend {entry.info.backend} is out of rotation"
+            else:
+                fit.append(entry)
+        return fit, unfit
+
+    async def decide(
+        self, request: ChatRequest, *, pinned: str | None, preference: float, principal: Principal
+    ) -> RoutingDecision:
+        features = extract_features(request)
+        needs = Needs(vision=features.needs_vision, tools=features.needs_tools, prompt_tokens=features.prompt_tokens)
+        decision_id = f"rd-{uuid.uuid4().hex}"
+        if pinned is not None:
+            entry = self.catalog.get(pinned)
+            if entry is None:
+                raise ModelNotFound(f"the model {pinned!r} does not exist", param="model", code="model_not_found")
+            problem = needs.unmet(entry)
+            if problem:
+                raise InvalidRequest(f"the model {pinned!r} {problem}", param="model", code="model_incapable")
+            explained = [{"model": entry.id, "backend": entry.info.backend, "pinned": True}]
+            decision = RoutingDecision(decision_id, [entry], pinned=True, reasons={entry.id: "pinned by the request"})
+        else:
+            fit, unfit = self.candidates(needs)
+            if not fit:
+                # every capable backend is out of rotation: try them anyway rather than refuse
+                fit = [e for e in self.catalog if needs.unmet(e) is None]
+            if not fit:
+                wanted = [name for name, on in (("vision", needs.vision), ("tools", needs.tools)) if on]
+                detail = f" with {' and '.join(wanted)}" if wanted else ""
+                raise ModelNotFound(f"no model{detail} is available for this request", code="no_capable_model")
+            scored = await score_candidates(self.scorers, features, fit, preference, self.budget)
+            explained = [s.explain() for s in scored]
+            explained += [{"model": model, "excluded": reason} for model, reason in unfit.items()]
+            reasons = {s.entry.id: _summary(s) for s in scored}
+            decision = RoutingDecision(decision_id, [s.entry for s in scored], pinned=False, reasons=reasons)
+        decision.record = DecisionRecord(
+            id=decision_id,
+            principal=principal.subject,
+            tenant=principal.tenant,
+            requested_model=request.model if isinstance(request.model, str) else None,
+            chosen_model=decision.chosen.id,
+            runner_up=decision.runner_up.id if decision.runner_up else None,
+            features=features,
+            candidates=explained,
+            quality_preference=preference,
+        )
+        self.decisions.remember(decision.record)
+        return decision
+
+
+def _summary(scored) -> str:
+    best = sorted(scored.contributions.items(), key=lambda kv: -kv[1].weight)[:2]
+    parts = "; ".join(f"{name}: {c.reason}" for name, c in best if c.reason)
+    return f"score {scored.total:.2f}" + (f" ({parts})" if parts else "")

@@ -1,0 +1,52 @@
+"""Builtin plugin ``diversity``: a model that wins too large a share of recent decisions loses
+up to half its score, so close runners-up get traffic (and so measurements and feedback)."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from typing import Annotated
+
+import msgspec
+
+import routerd
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    window: Annotated[int, msgspec.Meta(ge=10, description="How many recent decisions count.")] = 200
+    max_penalty: Annotated[
+        float, msgspec.Meta(ge=0, le=0.5, description="The most a model's score is cut (0.5 = by half).")
+    ] = 0.5
+
+
+class DiversityScorer:
+    name = "diversity"
+
+    def __init__(self, window: int, max_penalty: float) -> None:
+        self.recent: deque[str] = deque(maxlen=window)
+        self.max_penalty = max_penalty
+
+    async def learn(self, outcome: routerd.Outcome) -> None:
+        if outcome.rating is None:  # one pick per decision, not per piece of feedback
+            self.recent.append(outcome.model)
+
+    async def score(self, features, candidates):
+        if len(candidates) < 2 or not self.recent:
+            return {}
+        counts = Counter(self.recent)
+        fair = 1 / len(candidates)
+        found = {}
+        for model in candidates:
+            share = counts[model.name] / len(self.recent)
+            excess = max(0.0, (share - fair) / (1 - fair))
+            factor = 1 - self.max_penalty * excess
+            reason = f"won {share:.0%} of the last {len(self.recent)} decisions"
+            found[model.name] = routerd.Contribution(factor, 1.0, reason, "multiplier")
+        return found
+
+    async def judge(self, features, model, answer):
+        return None
+
+
+@routerd.hookimpl
+def register_scorers(register, context: routerd.PluginContext) -> None:
+    register(DiversityScorer(context.settings.window, context.settings.max_penalty))

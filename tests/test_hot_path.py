@@ -1,0 +1,146 @@
+"""The request path's fast parts (bench/overhead.py measures them): the OpenAI POST endpoints,
+served as ASGI handlers, answer as Litestar's HTTP handlers would; a stream reaches a slow
+reader whole and in order; SSE parsing does not depend on where the network splits a stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from unittest import mock
+
+import pytest
+from aiohttp.streams import StreamReader
+from litestar.testing import TestClient
+
+import routerd.api.streaming as streaming
+from routerd.signature import Signature
+from routerd.testing import build_app
+from routerd.testing.fake_backend import FAKE_PLUGIN
+from routerd.upstream.http import sse_events
+
+POST_ENDPOINTS = ["/v1/chat/completions", "/v1/embeddings"]
+
+
+@pytest.mark.parametrize("path", POST_ENDPOINTS)
+def test_other_methods_are_405_in_the_openai_shape_and_options_is_204(routerd_client, path):
+    options = routerd_client.options(path)
+    assert options.status_code == 204
+    assert options.headers["allow"] == "OPTIONS, POST"
+    for method in ("GET", "PUT", "DELETE", "HEAD"):
+        response = routerd_client.request(method, path)
+        assert response.status_code == 405
+        assert response.headers["allow"] == "POST, OPTIONS"
+        if method != "HEAD":
+            assert response.json()["error"] == {
+                "message": "Method Not Allowed",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+
+
+@pytest.mark.parametrize("path", POST_ENDPOINTS)
+def test_bodies_over_the_limit_are_413_announced_or_streamed(tmp_path, path):
+    app = build_app(tmp_path, {"server": {"max_body_bytes": 2048}}, [FAKE_PLUGIN])
+    body = json.dumps({"messages": [{"role": "user", "content": "x" * 4096}], "input": "x"}).encode()
+    with TestClient(app) as client:
+        announced = client.post(path, content=body, headers={"content-type": "application/json"})
+        streamed = client.post(path, content=iter([body[:1500], body[1500:]]))
+        small = client.post(path, json={"messages": [{"role": "user", "content": "hi"}], "input": "hi"})
+    for response in (announced, streamed):
+        assert response.status_code == 413
+        assert response.json()["error"]["message"] == "Request Entity Too Large"
+    assert small.status_code in (200, 404)  # within the limit: answered (404: no embedding model)
+
+
+def test_chat_json_and_headers(routerd_client, fake_backend):
+    body = {"model": "fake-large", "messages": [{"role": "user", "content": "hi"}]}
+    response = routerd_client.post("/v1/chat/completions?model=fake-small", json=body)  # the query wins
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-routerd-model"] == "fake-small"
+    assert response.headers["x-routerd-decision-id"].startswith("rd-")
+    assert response.json()["choices"][0]["message"]["content"] == "Hello from the fake backend.\n\nModel: fake-small"
+
+
+def test_a_slow_reader_gets_the_whole_stream_in_order(routerd_client, fake_backend, monkeypatch):
+    monkeypatch.setattr(streaming, "WRITE_BUFFER", 512)  # the relay waits for the writer often
+    words = [f"w{i}" for i in range(3000)]
+    fake_backend.reply = " ".join(words)
+    body = {"model": "fake-small", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    text, lines = [], []
+    with routerd_client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert response.headers["cache-control"] == "no-cache"
+        for line in response.iter_lines():
+            lines.append(line)
+            if line.startswith("data: {"):
+                chunk = json.loads(line[6:])
+                text += [c["delta"].get("content") or "" for c in chunk["choices"]]
+    assert "".join(text) == " ".join(words) + "\n\nModel: fake-small"
+    assert [line for line in lines if line][-1] == "data: [DONE]"
+
+
+STREAMS = [
+    (b'data: {"a":1}\n\ndata: {"b":2}\n\ndata: [DONE]\n\ndata: {"late":1}\n\n', [b'{"a":1}', b'{"b":2}']),
+    (b"data: one\r\n\r\ndata:two\r\n\r\n", [b"one", b"two"]),
+    (b": comment\nevent: x\ndata: one\ndata: two\n\nid: 5\ndata: three\n\n", [b"one\ntwo", b"three"]),
+    (b"data: a\n\ndata: tail without a newline", [b"a", b"tail without a newline"]),
+    (b"\n\n\ndata:  spaced\n\ndata: x\r\r\n\ndata: [DONE]", [b"spaced", b"x"]),
+]
+
+
+async def _parse(raw: bytes, cuts: list[int]) -> list[bytes]:
+    reader = StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop())
+
+    async def network() -> None:
+        position = 0
+        for cut in [*cuts, len(raw)]:
+            reader.feed_data(raw[position:cut])
+            position = cut
+            await asyncio.sleep(0)
+        reader.feed_eof()
+
+    feeding = asyncio.create_task(network())
+    events = [event async for event in sse_events(mock.Mock(content=reader))]
+    await feeding
+    return events
+
+
+@pytest.mark.parametrize(("raw", "expected"), STREAMS)
+def test_sse_events_do_not_depend_on_where_reads_split_the_stream(raw, expected):
+    rng = random.Random(raw)
+
+    async def every_split() -> None:
+        for _ in range(100):
+            cuts = sorted(rng.sample(range(1, len(raw)), rng.randint(0, 6)))
+            assert await _parse(raw, cuts) == expected, cuts
+
+    asyncio.run(every_split())
+
+
+ANSWERS = [
+    "Hello world.",
+    "Line one\n\nLine two",
+    "Ends with blank lines\n\n",
+    "Code:\n  x = 1\n",
+    "Modelling is fun\nModel: a word, not a signature? It is the marker: stripped",
+    "x\n\nModel: big-70b",
+    "x\n\nModel: big-70b\n\nModel: big-70b  \n",
+    "\n\nModel: only",
+]
+
+
+@pytest.mark.parametrize("answer", ANSWERS)
+def test_a_streamed_answer_is_signed_as_the_same_answer_in_one_piece(answer):
+    """However the model's chunks split the text (the line breaks before an echoed ``Model:``
+    often come as a chunk of their own), the stream holds back exactly what `strip` removes."""
+    signature = Signature("\n\nModel: {model}")
+    rng = random.Random(answer)
+    for _ in range(200):
+        cuts = sorted(rng.sample(range(1, len(answer)), rng.randint(0, min(6, len(answer) - 1))))
+        parts = [answer[i:j] for i, j in zip([0, *cuts], [*cuts, len(answer)], strict=True)]
+        hold = signature.holdback()
+        streamed = "".join(hold.feed(part) for part in parts) + hold.finish()
+        assert streamed == signature.strip(answer), parts

@@ -1,0 +1,136 @@
+"""The routing engine end to end: several models of different sizes, scorers with reasons,
+explanation headers, the audit log, and feedback that changes later routing."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import httpx
+import openai
+import pytest
+
+from routerd.testing import TEST_ADMIN_KEY, build_app
+from servers import ReplayState, replay_server, running_gateway
+
+ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
+CODING = (
+    "Write a Python function that merges overlapping intervals. It must run in O(n log n), handle "
+    "edge cases such as empty input, and include unit tests. Optimize for memory."
+)
+
+
+@contextlib.contextmanager
+def gateway(tmp_path, models: list[str], **config):
+    # bigger models answer more slowly, as they do
+    state = ReplayState(models=models, delay={m: DELAYS.get(m, 0.0) for m in models})
+    with replay_server(state) as url:
+        settings = {"plugins": {"openai": {"base_url": url}, **config.pop("plugins", {})}, **config}
+        app = build_app(tmp_path, settings)
+        with running_gateway(app) as base:
+            yield base, openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0), app
+
+
+def ask(client, text: str, **headers):
+    raw = client.chat.completions.with_raw_response.create(
+        model="routerd", messages=[{"role": "user", "content": text}], extra_headers=headers or None
+    )
+    return raw.headers["x-routerd-model"], raw
+
+
+MODELS = ["tiny-0.5b", "mid-3b", "big-14b", "large-32b"]
+DELAYS = {"tiny-0.5b": 0.005, "mid-3b": 0.02, "big-14b": 0.08, "large-32b": 0.15}
+
+
+def test_greetings_go_small_and_hard_coding_goes_big(tmp_path):
+    with gateway(tmp_path, MODELS, plugins={"diversity": {"enabled": False}}) as (_, client, _app):
+        assert ask(client, "hi!")[0] == "tiny-0.5b"
+        assert ask(client, CODING)[0] == "large-32b"
+        assert ask(client, "hi!")[0] == "tiny-0.5b"
+
+
+def test_headers_and_the_explanation_say_why(tmp_path):
+    with gateway(tmp_path, MODELS) as (base, client, _app):
+        model, raw = ask(client, CODING)
+        decision_id = raw.headers["x-routerd-decision-id"]
+        runner_up = raw.headers["x-routerd-runner-up"]
+        explained = httpx.get(f"{base}/admin/decisions/{decision_id}", headers=ADMIN).json()
+        unknown = httpx.get(f"{base}/admin/decisions/rd-nope", headers=ADMIN)
+    assert model == "large-32b" and runner_up == "big-14b"
+    assert explained["chosen_model"] == "large-32b"
+    assert explained["features"]["category"] == "coding"
+    assert explained["features"]["difficulty"] == "hard"
+    first = explained["candidates"][0]
+    assert first["model"] == "large-32b"
+    reasons = {name: c["reason"] for name, c in first["contributions"].items()}
+    assert "meets the 8B a hard coding prompt needs" in reasons["size_fit"]
+    small = next(c for c in explained["candidates"] if c["model"] == "tiny-0.5b")
+    assert "below the 8B" in small["contributions"]["size_fit"]["reason"]
+    assert small["contributions"]["size_fit"]["aspect"] == "multiplier"
+    assert unknown.status_code == 404
+
+
+def test_the_quality_preference_header_overrides_the_setting(tmp_path):
+    medium = "Tell me about the history of the Roman Empire and its fall, in a few paragraphs please."
+    # size-based latency estimates calibrated to this test's replay delays (tens of ms)
+    plugins = {"diversity": {"enabled": False}, "speed": {"ms_per_sqrt_billion": 20}}
+    with gateway(tmp_path, MODELS, plugins=plugins) as (_, client, _app):
+        best = ask(client, medium, **{"X-Routerd-Quality-Preference": "1"})[0]
+        cheapest = ask(client, medium, **{"X-Routerd-Quality-Preference": "0"})[0]
+        with pytest.raises(openai.BadRequestError):
+            ask(client, medium, **{"X-Routerd-Quality-Preference": "lots"})
+    assert best == "large-32b"
+    assert cheapest == "mid-3b"  # the fastest model big enough (1B) for a medium general prompt
+
+
+def test_decisions_reach_the_audit_log_in_the_database(tmp_path):
+    with gateway(tmp_path, MODELS) as (base, client, app):
+        _, raw = ask(client, "hi!")
+        decision_id = raw.headers["x-routerd-decision-id"]
+        decisions = app.state.gateway.decisions
+        deadline = time.monotonic() + 5
+        while decisions.queue.qsize():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)  # the batch the writer took is being written
+        decisions.recent.clear()  # forget it in memory: the answer now comes from the database
+        stored = httpx.get(f"{base}/admin/decisions/{decision_id}", headers=ADMIN).json()
+    assert stored["id"] == decision_id
+    assert stored["status"] == "ok"
+    assert stored["response_id"] == "chatcmpl-replay"
+    assert stored["latency_ms"] > 0
+
+
+def test_negative_feedback_moves_later_prompts_of_that_kind_elsewhere(tmp_path):
+    config = {"plugins": {"diversity": {"enabled": False}}}
+    with gateway(tmp_path, MODELS, **config) as (base, client, _app):
+        first, raw = ask(client, CODING)
+        assert first == "large-32b"
+        for _ in range(6):
+            model, raw = ask(client, CODING)
+            if model != "large-32b":
+                break
+            response = httpx.post(
+                f"{base}/v1/feedback",
+                json={"decision_id": raw.headers["x-routerd-decision-id"], "rating": -1, "comment": "wrong"},
+            )
+            assert response.status_code == 201, response.text
+            assert response.json()["model"] == "large-32b"
+        after = ask(client, CODING)[0]
+        greeting = ask(client, "hi!")[0]
+        bad = httpx.post(f"{base}/v1/feedback", json={"response_id": "nope", "rating": 1})
+        invalid = httpx.post(f"{base}/v1/feedback", json={"decision_id": "x", "rating": 5})
+    assert after == "big-14b"  # the next capable model
+    assert greeting == "tiny-0.5b"  # feedback about coding says nothing about greetings
+    assert bad.status_code == 404
+    assert invalid.status_code == 400 and invalid.json()["error"]["param"] == "rating"
+
+
+def test_diversity_spreads_close_calls(tmp_path):
+    medium = "Explain how a hash map handles collisions."
+    with gateway(tmp_path, ["twin-a-7b", "twin-b-7b"]) as (_, client, _app):
+        picks = set()
+        for _ in range(12):
+            picks.add(ask(client, medium)[0])
+            time.sleep(0.02)
+    assert picks == {"twin-a-7b", "twin-b-7b"}
