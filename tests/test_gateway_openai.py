@@ -5,6 +5,7 @@ parameters, the signature, and every failure the issue lists."""
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 
 import httpx
@@ -365,3 +366,14 @@ def test_embeddings_in_base64_as_the_sdk_asks_by_default(tmp_path, big):
     assert decoded.data[1].embedding == pytest.approx([0.2, 0.2, 0.3])
     assert isinstance(raw.json()["data"][0]["embedding"], str)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "encoding_format"
+
+
+def test_responses_and_chunks_name_their_object_type(tmp_path, big):
+    with gateway(tmp_path, big) as (base, _):
+        body = {"messages": [{"role": "user", "content": "hi"}]}
+        answer = httpx.post(f"{base}/v1/chat/completions", json=body).json()
+        events = httpx.post(f"{base}/v1/chat/completions", json={**body, "stream": True}).text
+    assert answer["object"] == "chat.completion"
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    chunks = [json.loads(line[6:]) for line in events.splitlines() if line.startswith("data: {")]
+    assert chunks and all(c["object"] == "chat.completion.chunk" for c in chunks)  # ours (signature) too

@@ -1,8 +1,8 @@
 """The audit log of routing decisions, written off the request path.
 
 A decision is remembered in memory when it is made (so ``GET /admin/decisions/{id}`` answers at
-once, even mid-stream). When its request ends, its outcome is shown to the scorers that learn (in
-a task of its own) and it is queued; a background writer stores queued decisions in batches. The queue is bounded: when
+once, even mid-stream). When its request ends it is queued; a background task shows each outcome
+to the scorers that learn, then stores the queued decisions in batches. The queue is bounded: when
 the database cannot keep up, the oldest unwritten decisions are dropped and counted, never the
 request delayed.
 """
@@ -109,7 +109,6 @@ class DecisionLog:
         self.queue: asyncio.Queue[DecisionRecord] = asyncio.Queue(maxsize=capacity)
         self.dropped = 0
         self._task: asyncio.Task | None = None
-        self._learning: set[asyncio.Task] = set()
 
     # -- the request path: memory only -------------------------------------------------------
     def remember(self, record: DecisionRecord) -> None:
@@ -125,9 +124,6 @@ class DecisionLog:
             setattr(record, key, value)
         if record.response_id:
             self.by_response[record.response_id] = record.id
-        task = asyncio.get_running_loop().create_task(self._learn([record]))  # scorers learn at once
-        self._learning.add(task)
-        task.add_done_callback(self._learning.discard)
         try:
             self.queue.put_nowait(record)
         except asyncio.QueueFull:
@@ -182,8 +178,11 @@ class DecisionLog:
     async def _write_forever(self) -> None:
         while True:
             first = await self.queue.get()
+            await self._learn([first])  # scorers learn at once, before any database work
             await asyncio.sleep(0.05)  # let a burst gather into one transaction
-            batch = [first, *self._drain()]
+            rest = self._drain()
+            await self._learn(rest)
+            batch = [first, *rest]
             try:
                 await self._write(batch)
             except Exception:

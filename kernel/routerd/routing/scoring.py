@@ -3,13 +3,14 @@
 Each scorer gives each candidate a `Contribution` with an aspect. Per candidate:
 quality = the weighted mean of the quality contributions (0.5 with none), efficiency likewise;
 total = preference * quality + (1 - preference) * efficiency, times every multiplier.
-A scorer that fails or takes longer than the budget is left out of this decision and logged.
+A scorer that fails is left out of this decision and logged; scorers are asked in turn until the
+budget is spent (a scorer must not block: slow work belongs in its background tasks).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,15 +41,6 @@ class ScoredCandidate:
                 for name, c in self.contributions.items()
             },
         }
-
-
-async def _ask(name: str, scorer: Any, features: PromptFeatures, infos: Sequence[Any], budget: float):
-    try:
-        async with asyncio.timeout(budget):
-            return name, await scorer.score(features, infos)
-    except Exception as exc:
-        log.warning("scorer %s left out of a decision: %s", name, type(exc).__name__)
-        return name, {}
 
 
 def _mean(values: list[tuple[float, float]], default: float = 0.5) -> float:
@@ -92,6 +84,18 @@ async def score_candidates(
     preference: float,
     budget: float = 0.05,
 ) -> list[ScoredCandidate]:
+    """Ask every scorer in turn (no task per scorer: most answer without awaiting anything);
+    a scorer that fails is left out, and once `budget` seconds are spent the rest are skipped."""
     infos = [e.info for e in entries]
-    answers = await asyncio.gather(*(_ask(n, s, features, infos, budget) for n, s in scorers.items()))
-    return combine(entries, dict(answers), preference)
+    opinions: dict[str, Mapping[str, Contribution]] = {}
+    deadline = time.perf_counter() + budget
+    for name, scorer in scorers.items():
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            log.warning("scoring budget spent: scorer %s left out of a decision", name)
+            continue
+        try:
+            opinions[name] = await scorer.score(features, infos)
+        except Exception as exc:
+            log.warning("scorer %s left out of a decision: %s", name, type(exc).__name__)
+    return combine(entries, opinions, preference)

@@ -109,14 +109,14 @@ class Usage(msgspec.Struct):
     total_tokens: int = 0
 
 
-class Choice(msgspec.Struct, omit_defaults=True):
+class Choice(msgspec.Struct):
     index: int
     message: Message
     finish_reason: str | None = None
     logprobs: Any = None
 
 
-class ChatCompletion(msgspec.Struct, omit_defaults=True):
+class ChatCompletion(msgspec.Struct):
     id: str
     created: int
     model: str
@@ -132,14 +132,14 @@ class Delta(msgspec.Struct, omit_defaults=True):
     tool_calls: list[ToolCall] | UnsetType = UNSET
 
 
-class ChunkChoice(msgspec.Struct, omit_defaults=True):
+class ChunkChoice(msgspec.Struct):
     index: int
     delta: Delta
     finish_reason: str | None = None
     logprobs: Any = None
 
 
-class ChatCompletionChunk(msgspec.Struct, omit_defaults=True):
+class ChatCompletionChunk(msgspec.Struct):
     id: str
     created: int
     model: str
