@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from routerd.db.database import Database
@@ -66,14 +66,18 @@ class DecisionRecord:
             "response_id": self.response_id,
         }
 
+    def values(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "created_at": self.created_at, "principal": self.principal, "tenant": self.tenant,
+            "requested_model": self.requested_model, "chosen_model": self.chosen_model, "runner_up": self.runner_up,
+            "features": _features_dict(self.features), "candidates": self.candidates, "status": self.status,
+            "latency_ms": self.latency_ms, "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens, "response_id": self.response_id,
+            "quality_preference": self.quality_preference,
+        }  # fmt: skip
+
     def row(self) -> RoutingDecisionRow:
-        return RoutingDecisionRow(
-            id=self.id, created_at=self.created_at, principal=self.principal, tenant=self.tenant,
-            requested_model=self.requested_model, chosen_model=self.chosen_model, runner_up=self.runner_up,
-            features=_features_dict(self.features), candidates=self.candidates, status=self.status,
-            latency_ms=self.latency_ms, prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
-            response_id=self.response_id, quality_preference=self.quality_preference,
-        )  # fmt: skip
+        return RoutingDecisionRow(**self.values())
 
 
 def _features_dict(features: PromptFeatures) -> dict[str, Any]:
@@ -189,15 +193,14 @@ class DecisionLog:
                 log.exception("writing %d decisions failed; they are lost", len(batch))
 
     async def _write(self, batch: list[DecisionRecord]) -> None:
+        """One multi-row INSERT per batch; when a row is already there (feedback wrote the
+        decision it rates), the batch is written again row by row with merge."""
         if not batch:
             return
         try:
             async with self.database.session() as session:
-                for record in batch:
-                    await session.merge(record.row())
+                await session.execute(insert(RoutingDecisionRow), [record.values() for record in batch])
         except IntegrityError:
-            # a row appeared between merge's look-up and its insert (feedback writes the decision
-            # it rates): write one by one, each merge now finding what is there
             for record in batch:
                 async with self.database.session() as session:
                     await session.merge(record.row())
