@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.routerd-installed
 
-.PHONY: venv run test lint format docs clean
+.PHONY: venv run test lint format docs bench clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,11 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## bench: proxy overhead (gateway against direct) and the upstream HTTP clients, side by side
+bench: $(STAMP)
+	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/upstream_clients.py
 
 ## docs: regenerate the settings table in docs/configuration.md from the settings Structs
 docs: $(STAMP)

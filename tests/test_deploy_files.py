@@ -251,7 +251,9 @@ def serve(argv: list[str], env: Mapping[str, str], log: Path, cwd: Path) -> Iter
     port = free_port()
     with log.open("wb") as out:
         argv = local_argv(argv, port)
-        process = subprocess.Popen(argv, env=dict(env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        # The builtin benchmark sources would reach for the internet: tests send traffic to this machine only.
+        offline = {f"ROUTERD__PLUGINS__{name.upper()}__ENABLED": "false" for name in ("hf_leaderboard", "lmsys_arena")}
+        process = subprocess.Popen(argv, env={**env, **offline}, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     server = Server(process, port, log)
     try:
         yield server
