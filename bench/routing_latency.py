@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from routerd.learning.evaluation import choose
@@ -82,6 +83,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    # One request searches one vector: OpenMP threads only add wake-up jitter (the gateway will do the same).
+    faiss.omp_set_num_threads(1)
     rng = np.random.default_rng(0)
     m = args.models
     names = [f"model-{j}" for j in range(m)]
@@ -128,7 +131,7 @@ def main() -> int:
     try:
         from routerd.learning.neighbours import SentenceTransformerEmbedder
 
-        embedder = SentenceTransformerEmbedder()
+        embedder = SentenceTransformerEmbedder(threads=1)
     except Exception as exc:  # the extra is optional
         print(f"{'embedding (all-MiniLM-L6-v2)':<44} skipped: {exc}")
     else:

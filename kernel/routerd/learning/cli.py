@@ -92,8 +92,14 @@ def eval_routing(
             price_table = read_prices(prices)
             train = train.with_prices(price_table, output_tokens)
             test = test.with_prices(price_table, output_tokens)
-        from routerd.learning.scorers import build_quality_model
+        from routerd.learning.scorers import build_quality_model, resolve_scorer
 
+        if resolve_scorer(scorer) != "lexical" and embedding_cache is None:
+            click.echo(
+                f"routerd eval routing: embedding {len(train) + len(test)} prompts with all-MiniLM-L6-v2 takes minutes "
+                "on a CPU; --embedding-cache FILE keeps them for the next run (--scorer lexical needs none)",
+                err=True,
+            )
         model = build_quality_model(scorer, embedding_cache=embedding_cache)
         evaluation = evaluate(model, train, test)
     except (RouterdError, ValueError) as exc:

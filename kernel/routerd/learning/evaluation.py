@@ -118,17 +118,11 @@ def sweep_preferences(predicted: np.ndarray, costs: np.ndarray, max_points: int 
     return np.unique(np.concatenate([[0.0, 1.0], between, switches]))
 
 
-def relative_costs(train: ScoredPrompts, test: ScoredPrompts) -> tuple[np.ndarray, np.ndarray]:
-    """Per-call costs of the test prompts (n, m), and the same in units usable by the router.
-
-    With no known costs, each model's cost is its mean training score (constant over prompts), as a proxy.
-    """
+def call_costs(train: ScoredPrompts, test: ScoredPrompts) -> np.ndarray:
+    """The cost of each model on each test prompt (n, m): known, or else each model's mean training score."""
     if test.costs is not None:
-        costs = test.costs
-    else:
-        means = np.nanmean(train.scores, axis=0)
-        costs = np.tile(means, (len(test), 1))
-    return costs, costs
+        return test.costs
+    return np.tile(np.nanmean(train.scores, axis=0), (len(test), 1))
 
 
 def curve_of(
@@ -182,7 +176,7 @@ def evaluate(model: QualityModel, train: ScoredPrompts, test: ScoredPrompts) -> 
     trained = time.perf_counter()
     predicted = model.predict(test.prompts)
     predicted_at = time.perf_counter()
-    costs, _ = relative_costs(train, test)
+    costs = call_costs(train, test)
     strongest = int(np.nanargmax(np.nanmean(train.scores, axis=0)))
     weakest = int(np.argmin(costs.mean(axis=0)))
     if weakest == strongest:
