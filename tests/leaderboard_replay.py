@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from servers import free_port
+from servers import aiohttp_in_thread
 
 DATASET = "open-llm-leaderboard/contents"
 RELEASE = "2025.07.20"
@@ -405,24 +404,5 @@ def replay_app(state: LeaderboardState) -> web.Application:
 @contextlib.contextmanager
 def leaderboard_server(state: LeaderboardState) -> Iterator[str]:
     """Run the replay server in its own thread and loop; yield its base URL."""
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(replay_app(state), handle_signals=False, shutdown_timeout=0.5)
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+    with aiohttp_in_thread(replay_app(state)) as base:
+        yield base

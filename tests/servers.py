@@ -166,11 +166,11 @@ def replay_app(state: ReplayState) -> web.Application:
 
 
 @contextlib.contextmanager
-def replay_server(state: ReplayState) -> Iterator[str]:
-    """Run the replay server in its own thread and loop; yield its ``/v1`` base URL."""
+def aiohttp_in_thread(app: web.Application) -> Iterator[str]:
+    """Run an aiohttp app in its own thread and event loop on a free port; yield its base URL."""
     port = free_port()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(replay_app(state), handle_signals=False, shutdown_timeout=0.5)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
     ready = threading.Event()
 
     def run() -> None:
@@ -184,8 +184,15 @@ def replay_server(state: ReplayState) -> Iterator[str]:
     thread.start()
     ready.wait(10)
     try:
-        yield f"http://127.0.0.1:{port}/v1"
+        yield f"http://127.0.0.1:{port}"
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+@contextlib.contextmanager
+def replay_server(state: ReplayState) -> Iterator[str]:
+    """The OpenAI-shaped replay server; yields its ``/v1`` base URL."""
+    with aiohttp_in_thread(replay_app(state)) as base:
+        yield f"{base}/v1"
