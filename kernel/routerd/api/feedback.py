@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Request, Response, post
+from sqlalchemy.exc import IntegrityError
 
 from routerd.api.openai import decode
 from routerd.db.models import FeedbackRow
@@ -38,6 +39,25 @@ async def feedback(request: Request) -> Response:
     if decision is None or not decision.get("chosen_model"):
         raise NotFound("no routing decision is known for that response", code="decision_not_found")
     score = (body.rating + 1) / 2
+    for attempt in (1, 2):
+        try:
+            row = await _store(gateway, decision, body, score, principal.subject)
+            break
+        except IntegrityError:
+            # the audit log's writer inserted the decision between our look-up and our insert:
+            # the second attempt finds it there
+            if attempt == 2:
+                raise
+    features = msgspec.convert(decision["features"], PromptFeatures)
+    outcome = Outcome(decision_id=decision["id"], model=decision["chosen_model"], features=features, rating=score)
+    await learn(gateway.plugins.registry.scorers.values(), outcome)
+    return Response(
+        {"id": row.id, "decision_id": decision["id"], "model": decision["chosen_model"], "rating": body.rating}
+    )
+
+
+async def _store(gateway, decision: dict, body: FeedbackRequest, score: float, principal: str) -> FeedbackRow:
+    """One transaction: the decision (if only in memory so far) and the feedback row."""
     async with gateway.database.session() as session:
         pending = gateway.decisions.remembered_row(decision["id"])
         if pending is not None:  # feedback can beat the audit log's writer to the database
@@ -49,15 +69,10 @@ async def feedback(request: Request) -> Response:
             model=decision["chosen_model"],
             rating=score,
             comment=body.comment,
-            principal=principal.subject,
+            principal=principal,
         )
         session.add(row)
-    features = msgspec.convert(decision["features"], PromptFeatures)
-    outcome = Outcome(decision_id=decision["id"], model=decision["chosen_model"], features=features, rating=score)
-    await learn(gateway.plugins.registry.scorers.values(), outcome)
-    return Response(
-        {"id": row.id, "decision_id": decision["id"], "model": decision["chosen_model"], "rating": body.rating}
-    )
+    return row
 
 
 ROUTES = [feedback]
