@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from ollama_replay import OllamaReplay
 from routerd.testing import build_app
 from servers import ReplayState, replay_server, running_gateway
 
@@ -377,3 +378,26 @@ def test_responses_and_chunks_name_their_object_type(tmp_path, big):
     assert answer["choices"][0]["finish_reason"] == "stop"
     chunks = [json.loads(line[6:]) for line in events.splitlines() if line.startswith("data: {")]
     assert chunks and all(c["object"] == "chat.completion.chunk" for c in chunks)  # ours (signature) too
+
+
+def test_an_openai_compatible_and_an_ollama_server_at_once(tmp_path, big):
+    """/v1/models lists both backends' models, and pinning reaches each."""
+    ollama = OllamaReplay()
+    ollama.start()
+    try:
+        with replay_server(big) as openai_url:
+            config = {"plugins": {"openai": {"base_url": openai_url}, "ollama": {"url": ollama.url}}}
+            with running_gateway(build_app(tmp_path, config)) as base:
+                client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
+                ids = [m.id for m in client.models.list()]
+                from_ollama = client.chat.completions.create(
+                    model="llama3.2:latest", messages=[{"role": "user", "content": "hi"}]
+                )
+                from_openai = client.chat.completions.create(
+                    model="replay-70b", messages=[{"role": "user", "content": "hi"}]
+                )
+    finally:
+        ollama.stop()
+    assert ids[0] == "routerd" and {"replay-70b", "llama3.2:latest"} <= set(ids)
+    assert from_ollama.model == "llama3.2:latest" and ollama.count("/api/chat") == 1
+    assert from_openai.model == "replay-70b" and big.requests[-1]["model"] == "replay-70b"
