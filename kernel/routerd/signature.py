@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from routerd.schemas.openai import ChatRequest, Message
+from routerd.schemas.openai import ChatRequest
 
 
 class Signature:
@@ -79,8 +79,3 @@ class StreamHoldback:
         """What was held back, minus an echoed signature."""
         pending, self.pending = self.pending, ""
         return self.signature.strip(pending)
-
-
-def clean_message(signature: Signature, message: Message) -> None:
-    if isinstance(message.content, str):
-        message.content = signature.strip(message.content)

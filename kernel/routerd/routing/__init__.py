@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routerd.catalog import CatalogEntry
-from routerd.schemas.openai import ChatRequest
 
 
 @dataclass(frozen=True)
@@ -19,14 +18,6 @@ class Needs:
     vision: bool = False
     tools: bool = False
     prompt_tokens: int = 0
-
-    @classmethod
-    def of(cls, request: ChatRequest) -> Needs:
-        return cls(
-            vision=any(m.has_image() for m in request.messages),
-            tools=bool(request.tools),
-            prompt_tokens=sum(len(m.text()) for m in request.messages) // 4,
-        )
 
     def unmet(self, entry: CatalogEntry) -> str | None:
         """Why `entry` cannot answer, or None when it can."""
