@@ -28,7 +28,7 @@ from routerd import (
     Usage,
 )
 from routerd.memory import LoadedModel, plan_unloads
-from routerd.upstream.http import ndjson_lines, new_session, raise_for_status, transport_error
+from routerd.upstream.http import UpstreamSession, ndjson_lines, raise_for_status, transport_error
 from routerd_ollama.model_info import describe
 from routerd_ollama.schemas import ChatLine, Embed, Running, RunningModel, Show, TagEntry, Tags
 from routerd_ollama.translate import StreamTranslator, chat_body, completion_from
@@ -52,7 +52,7 @@ def keep_alive_value(text: str | None) -> str | int | None:
     return int(text) if re.fullmatch(r"\s*-?\d+\s*", text) else text.strip()
 
 
-class OllamaBackend:
+class OllamaBackend(UpstreamSession):
     """Models are Ollama's names behind `model_prefix`. With `vram_budget` (bytes) or
     `max_loaded` set, `make_room` unloads the least recently used models before a model that
     is not loaded yet is used, never `pinned` (a catalog name)."""
@@ -87,25 +87,6 @@ class OllamaBackend:
         self._last_used: dict[str, float] = {}  # Ollama name -> time.monotonic()
         self._running: tuple[float, list[RunningModel]] | None = None  # /api/ps, briefly cached
         self._room = asyncio.Lock()
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    async def start(self) -> None:
-        if self._session is None:
-            self._session = new_session(self.base_url, connect_timeout=self._connect_timeout)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise BackendError(f"backend {self.name} is not started")
-        return self._session
-
-    def upstream_model(self, model: str) -> str:
-        return model.removeprefix(self.model_prefix)
 
     async def _call(self, method: str, path: str, subject: str, body: Any, kind: type[T]) -> T:
         """One JSON request; every failure becomes a gateway error naming `subject`."""

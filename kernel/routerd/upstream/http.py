@@ -129,3 +129,34 @@ async def ndjson_lines(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
         line = raw.strip()
         if line:
             yield _decoder.decode(line)
+
+
+class UpstreamSession:
+    """The HTTP session of one backend: opened by ``start()``, closed by ``close()``. Subclasses
+    set `name`, `base_url`, `model_prefix` and `_connect_timeout` (and may set `_headers`)."""
+
+    name: str
+    base_url: str
+    model_prefix: str = ""
+    _connect_timeout: float = 5.0
+    _headers: dict[str, str] | None = None
+    _session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = new_session(self.base_url, headers=self._headers, connect_timeout=self._connect_timeout)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise BackendError(f"backend {self.name} is not started")
+        return self._session
+
+    def upstream_model(self, model: str) -> str:
+        """The upstream's own name for one of this backend's models."""
+        return model.removeprefix(self.model_prefix)

@@ -22,7 +22,7 @@ from routerd.schemas.openai import (
     EmbeddingResponse,
     Usage,
 )
-from routerd.upstream.http import new_session, raise_for_status, sse_events, transport_error
+from routerd.upstream.http import UpstreamSession, raise_for_status, sse_events, transport_error
 
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
@@ -68,7 +68,7 @@ def _stream_error(backend: str, payload: bytes) -> BackendError:
     return BackendError(f"backend {backend} sent a malformed stream chunk")
 
 
-class OpenAICompatibleBackend:
+class OpenAICompatibleBackend(UpstreamSession):
     """`Backend` over an OpenAI-compatible HTTP API.
 
     Model names are the upstream's ids behind `model_prefix` (``openai/gpt-4o``), so several
@@ -97,25 +97,6 @@ class OpenAICompatibleBackend:
         self._session: aiohttp.ClientSession | None = None
         # Absolute URLs built once (not joined to the session's base URL on every request).
         self._chat_url = URL(f"{self.base_url}/chat/completions")
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    async def start(self) -> None:
-        if self._session is None:
-            self._session = new_session(self.base_url, headers=self._headers, connect_timeout=self._connect_timeout)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise BackendError(f"backend {self.name} is not started")
-        return self._session
-
-    def upstream_model(self, model: str) -> str:
-        return model.removeprefix(self.model_prefix)
 
     # -- Backend -----------------------------------------------------------------------------
     async def list_models(self) -> list[ModelInfo]:
