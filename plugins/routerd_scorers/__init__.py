@@ -6,3 +6,24 @@
 - ``diversity``: a model picked too often loses up to half its score;
 - ``feedback``: what users said about a model's answers in the prompt's category.
 """
+
+from collections.abc import Mapping, Sequence
+
+import routerd
+
+
+class PerModelScorer:
+    """A scorer whose opinion of each candidate depends on that model alone: a subclass defines
+    ``contribution(features, model)``, returning a `routerd.Contribution` or None (no opinion)."""
+
+    def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
+        raise NotImplementedError
+
+    async def score(
+        self, features: routerd.PromptFeatures, candidates: Sequence[routerd.ModelInfo]
+    ) -> Mapping[str, routerd.Contribution]:
+        found = {m.name: self.contribution(features, m) for m in candidates}
+        return {name: c for name, c in found.items() if c is not None}
+
+    async def judge(self, features, model, answer):
+        return None

@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 import routerd
+from routerd_scorers import PerModelScorer
 
 LOCAL_BACKENDS = ("local", "llamacpp", "ollama")
 
@@ -23,13 +24,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ] = 1.0
 
 
-class CostScorer:
+class CostScorer(PerModelScorer):
     name = "cost"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def contribution(self, model: routerd.ModelInfo) -> routerd.Contribution | None:
+    def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         price = self.settings.prices.get(model.name)
         if price is None:
             if not model.backend.startswith(LOCAL_BACKENDS):
@@ -38,13 +39,6 @@ class CostScorer:
         score = self.settings.reference_price / (self.settings.reference_price + price)
         reason = "free (runs locally)" if price == 0 else f"${price:g} per million tokens"
         return routerd.Contribution(score, self.settings.weight, reason, "efficiency")
-
-    async def score(self, features, candidates):
-        found = {m.name: self.contribution(m) for m in candidates}
-        return {name: c for name, c in found.items() if c is not None}
-
-    async def judge(self, features, model, answer):
-        return None
 
 
 @routerd.hookimpl

@@ -15,6 +15,7 @@ from typing import Annotated
 import msgspec
 
 import routerd
+from routerd_scorers import PerModelScorer
 
 B = 1_000_000_000
 DEMANDING = {"coding", "math", "reasoning"}
@@ -35,14 +36,15 @@ def minimum_parameters(category: str, difficulty: str) -> int:
     return 4 * B if difficulty == "hard" else 1 * B
 
 
-class SizeFitScorer:
+class SizeFitScorer(PerModelScorer):
     name = "size_fit"
 
     def __init__(self, weight: float, undersized_factor: float = 0.1) -> None:
         self.weight = weight
         self.undersized_factor = undersized_factor
 
-    def contribution(self, features: routerd.PromptFeatures, parameters: int | None) -> routerd.Contribution:
+    def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution:
+        parameters = model.parameters
         need = minimum_parameters(features.category, features.difficulty)
         kind = f"{features.difficulty} {features.category}"
         if parameters is None:
@@ -55,12 +57,6 @@ class SizeFitScorer:
             return routerd.Contribution(self.undersized_factor, 1.0, reason, "multiplier")
         score = min(1.0, 0.6 + 0.1 * math.log2(parameters / max(need, B)))
         return routerd.Contribution(score, self.weight, f"{size} meets the {need // B}B a {kind} prompt needs")
-
-    async def score(self, features, candidates):
-        return {m.name: self.contribution(features, m.parameters) for m in candidates}
-
-    async def judge(self, features, model, answer):
-        return None
 
 
 @routerd.hookimpl

@@ -14,6 +14,7 @@ from typing import Annotated
 import msgspec
 
 import routerd
+from routerd_scorers import PerModelScorer
 
 B = 1_000_000_000
 
@@ -28,7 +29,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ] = 100.0
 
 
-class SpeedScorer:
+class SpeedScorer(PerModelScorer):
     name = "speed"
 
     def __init__(self, weight: float, target_latency_ms: float, ms_per_sqrt_billion: float = 100.0) -> None:
@@ -43,7 +44,7 @@ class SpeedScorer:
             value = outcome.latency_ms if previous is None else 0.8 * previous + 0.2 * outcome.latency_ms
             self.latency[outcome.model] = value
 
-    def contribution(self, model: routerd.ModelInfo) -> routerd.Contribution | None:
+    def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         measured = self.latency.get(model.name)
         if measured is not None:
             score = self.target / (self.target + measured)
@@ -54,13 +55,6 @@ class SpeedScorer:
         score = self.target / (self.target + estimate)
         reason = f"{model.parameters / B:.1f}B: about {estimate:.0f} ms expected (not measured yet)"
         return routerd.Contribution(score, self.weight * 0.5, reason, "efficiency")
-
-    async def score(self, features, candidates):
-        found = {m.name: self.contribution(m) for m in candidates}
-        return {name: c for name, c in found.items() if c is not None}
-
-    async def judge(self, features, model, answer):
-        return None
 
 
 @routerd.hookimpl
