@@ -80,8 +80,12 @@ class Scorer(Protocol):
         """Before the call: a contribution per candidate model name (omit a model: no opinion)."""
         ...
 
-    async def judge(self, features: PromptFeatures, model: str, answer: str) -> Judgement | None:
-        """After the call: a grade of `answer`, or None when this scorer does not judge."""
+    async def judge(
+        self, features: PromptFeatures, model: str, answer: str, reference: str | None = None
+    ) -> Judgement | None:
+        """After the call: a grade of `answer` (the reply of `model` to ``features.text``), or None when
+        this scorer does not judge. `reference` is a reference answer or grading notes, when known
+        (profiling suites carry them); a judge should use it where given."""
         ...
 
     # Optional: ``async def learn(self, outcome: Outcome) -> None`` is called (off the request

@@ -25,5 +25,5 @@ class PerModelScorer:
         found = {m.name: self.contribution(features, m) for m in candidates}
         return {name: c for name, c in found.items() if c is not None}
 
-    async def judge(self, features, model, answer):
+    async def judge(self, features, model, answer, reference=None):
         return None

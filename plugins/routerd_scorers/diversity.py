@@ -43,7 +43,7 @@ class DiversityScorer:
             found[model.name] = routerd.Contribution(factor, 1.0, reason, "multiplier")
         return found
 
-    async def judge(self, features, model, answer):
+    async def judge(self, features, model, answer, reference=None):
         return None
 
 

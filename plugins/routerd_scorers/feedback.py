@@ -90,7 +90,7 @@ class FeedbackScorer:
             found[model.name] = routerd.Contribution(mean, weight, reason)
         return found
 
-    async def judge(self, features, model, answer):
+    async def judge(self, features, model, answer, reference=None):
         return None
 
 

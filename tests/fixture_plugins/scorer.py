@@ -32,7 +32,7 @@ class SizeScorer:
             for m in candidates
         }
 
-    async def judge(self, features, model, answer):
+    async def judge(self, features, model, answer, reference=None):
         return None
 
 

@@ -34,5 +34,7 @@ class ModelPreferenceScorer:
                 )
         return contributions
 
-    async def judge(self, features: PromptFeatures, model: str, answer: str) -> Judgement | None:
+    async def judge(
+        self, features: PromptFeatures, model: str, answer: str, reference: str | None = None
+    ) -> Judgement | None:
         return None
