@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -163,4 +164,29 @@ def test_bad_database_url_is_a_clear_error(tmp_path):
     result = routerd_cli("db", "current", env={"ROUTER_DATABASE_URL": "mysql://x@y/z"})
     assert result.returncode == 2
     assert "database.url: unsupported driver 'mysql'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("db", "upgrade"), ("db", "current")])
+def test_unreachable_database_is_one_clear_line(command, tmp_path):
+    url = f"postgresql+asyncpg://routerd:s3cret-pw@127.0.0.1:{_closed_port()}/routerd"
+    result = routerd_cli(*command, env={"ROUTER_DATABASE_URL": url, "ROUTERD__DATA_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert "cannot reach the database postgresql+asyncpg://routerd:***@127.0.0.1:" in result.stderr
+    assert "Connect call failed" in result.stderr
+    assert "Traceback" not in result.stderr and "s3cret-pw" not in result.stderr
+
+
+@pytest.mark.postgres
+def test_missing_postgres_database_is_one_clear_line(postgres_url, tmp_path):
+    url = postgres_url.rsplit("/", 1)[0] + "/routerd_no_such_database"
+    result = routerd_cli("db", "current", env={"ROUTER_DATABASE_URL": url, "ROUTERD__DATA_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert 'database "routerd_no_such_database" does not exist' in result.stderr
     assert "Traceback" not in result.stderr

@@ -14,11 +14,13 @@ from typing import Any
 import click
 
 from routerd.config import Settings, effective, load_settings
+from routerd.db.database import DatabaseUnavailable, ensure_reachable
 from routerd.errors import ConfigError, PluginError
 
 
 def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Configuration and plugin errors end the command with one clear line, never a traceback."""
+    """Configuration and plugin errors, and a database that does not answer, end the command with
+    one clear line, never a traceback."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -27,12 +29,21 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
         except (ConfigError, PluginError) as exc:
             click.echo(f"routerd: configuration error: {exc}", err=True)
             sys.exit(2)
+        except DatabaseUnavailable as exc:
+            click.echo(f"routerd: {exc}", err=True)
+            sys.exit(1)
 
     return wrapper
 
 
 def _settings(ctx: click.Context) -> Settings:
     return load_settings(ctx.obj["config"])
+
+
+def _reachable_database_url(settings: Settings) -> str:
+    """The database URL, once the database has answered (else `DatabaseUnavailable`)."""
+    asyncio.run(ensure_reachable(settings.database_url))
+    return settings.database_url
 
 
 @click.group(help="routerd: one OpenAI-compatible endpoint in front of every model you run.")
@@ -62,6 +73,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     settings = _settings(ctx)
     logging.basicConfig(level=settings.server.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
+    _reachable_database_url(settings)
     uvicorn.run(
         app,
         host=host or settings.server.host,
@@ -169,7 +181,7 @@ def db() -> None:
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     from routerd.db import migrate
 
-    url = _settings(ctx).database_url
+    url = _reachable_database_url(_settings(ctx))
     asyncio.run(migrate.upgrade(url, revision))
     click.echo(f"database at revision {asyncio.run(migrate.current(url))}")
 
@@ -181,7 +193,7 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 def db_downgrade(ctx: click.Context, revision: str) -> None:
     from routerd.db import migrate
 
-    url = _settings(ctx).database_url
+    url = _reachable_database_url(_settings(ctx))
     asyncio.run(migrate.downgrade(url, revision))
     click.echo(f"database at revision {asyncio.run(migrate.current(url)) or 'base'}")
 
@@ -192,7 +204,7 @@ def db_downgrade(ctx: click.Context, revision: str) -> None:
 def db_current(ctx: click.Context) -> None:
     from routerd.db import migrate
 
-    current = asyncio.run(migrate.current(_settings(ctx).database_url))
+    current = asyncio.run(migrate.current(_reachable_database_url(_settings(ctx))))
     head = migrate.head_revision()
     state = "up to date" if current == head else "upgrade available: routerd db upgrade"
     click.echo(f"current: {current or 'none (empty database)'}\nhead: {head}\n{state}")

@@ -3,17 +3,48 @@ connected when the gateway starts."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from routerd.db import migrate
 from routerd.db.engine import create_engine, normalise_url, session_factory
 
 log = logging.getLogger("routerd.db")
+
+
+class DatabaseUnavailable(Exception):
+    """The database does not answer; the message names it (password masked) and says why."""
+
+
+async def ensure_reachable(url: str, wait: float = 10.0) -> None:
+    """Connect once and run ``SELECT 1``; raise `DatabaseUnavailable` with a one-line reason.
+
+    The command line calls this before it starts anything, so that a database that is down or
+    misnamed ends the command with one clear line instead of a traceback from deep in a driver."""
+    url = normalise_url(url)
+    engine = create_engine(url)
+    try:
+        async with asyncio.timeout(wait), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        reason = f"no answer within {wait:g} s" if isinstance(exc, TimeoutError) else _reason(exc)
+        raise DatabaseUnavailable(f"cannot reach the database {shown}: {reason}") from None
+    finally:
+        await engine.dispose()
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own error, without SQLAlchemy's wrapping and background links."""
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else type(original).__name__
 
 
 class Database:
