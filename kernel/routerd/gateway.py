@@ -30,7 +30,7 @@ class Gateway:
         self.plugins = PluginHost(settings, self.database, entry_points)
         self.plugins.load()
         self.auth = Authentication(self.plugins.registry)
-        self.catalog = Catalog(self.plugins.registry.backends, self.database)
+        self.catalog = Catalog(self.plugins.registry.backends, self.database, overrides=settings.models)
         self.dispatcher = Dispatcher(settings.dispatch)
         self.discovery = Discovery(self.catalog, settings.backends.discovery_interval)
         self.benchmarks = BenchmarkSync(self.plugins.registry.benchmark_providers, self.database, settings.benchmarks)
