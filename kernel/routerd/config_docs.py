@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from routerd.config import LEGACY_ENVIRONMENT, NESTED_ENV_PREFIX, Settings
+from routerd.plugins import OPT_IN
 
 
 def _fields(struct: type, prefix: str) -> Iterator[tuple[str, Any, str]]:
@@ -92,7 +93,7 @@ def settings_table() -> str:
     rows = [(key, default, text) for key, default, text in _fields(Settings, "")]
     plugin_structs = builtin_plugin_settings()
     for name, struct in plugin_structs.items():
-        rows.append((f"plugins.{name}.enabled", True, f"Switch the builtin plugin `{name}` on or off."))
+        rows.append((f"plugins.{name}.enabled", name not in OPT_IN, f"Switch the builtin plugin `{name}` on or off."))
         if struct is not None:
             rows.extend(_fields(struct, f"plugins.{name}."))
     documented = {row[0] for row in rows}
