@@ -149,16 +149,10 @@ def _is_enabled(name: str, table: dict[str, Any]) -> bool:
 class PluginHost:
     """Loads the enabled plugins, calls their hooks, and owns what they registered."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        database: Database,
-        eps: Iterable[EntryPoint] | None = None,
-        models: ServedModels | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, database: Database, eps: Iterable[EntryPoint] | None = None) -> None:
         self.settings = settings
         self.database = database
-        self.models = models
+        self.models: ServedModels | None = None  # set by the gateway before `load()`, for every context
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
