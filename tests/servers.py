@@ -48,6 +48,8 @@ class ReplayState:
     """How the replay server behaves (per model) and what it saw."""
 
     models: list[str] = field(default_factory=lambda: ["replay-small", "replay-large"])
+    # model -> more fields of its /v1/models entry (llama-server's `meta`, OpenRouter's `architecture`, ...)
+    model_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     # model -> ok | error400 | error404 | error500 | malformed | die | slow | stall_first | stall
     behaviour: dict[str, str] = field(default_factory=dict)
     reply: str = "Hello from the replay server."
@@ -86,7 +88,8 @@ def replay_app(state: ReplayState) -> web.Application:
     async def models(_: web.Request) -> web.Response:
         if state.down:
             return web.Response(status=503, text="down")
-        data = [{"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "replay"} for m in state.models]
+        card = {"object": "model", "created": 1_700_000_000, "owned_by": "replay"}
+        data = [{"id": m, **card, **state.model_fields.get(m, {})} for m in state.models]
         return web.json_response({"object": "list", "data": data})
 
     async def chat(request: web.Request) -> web.StreamResponse:

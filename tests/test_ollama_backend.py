@@ -16,6 +16,7 @@ from litestar.testing import TestClient
 import routerd
 from ollama_replay import WEATHER_CALL, OllamaReplay, chat_answer, final_line, stream_lines
 from routerd import ChatRequest
+from routerd.capabilities import ModelFacts
 from routerd.testing import build_app
 from routerd_ollama import OllamaBackend
 from routerd_ollama.backend import base_url, keep_alive_value
@@ -88,15 +89,55 @@ async def test_list_models_reads_tags_and_show(ollama):
         131072,
         2019393189,
     )
-    assert llama.capabilities == routerd.Capabilities(chat=True, tools=True, json_output=True)
+    # Ollama 0.6.4 and later list every capability: all of them are the server's word.
+    assert llama.capabilities == routerd.Capabilities(
+        chat=True, vision=False, tools=True, embeddings=False, json_output=True
+    )
     assert llama.metadata["quantization"] == "Q4_K_M" and llama.metadata["digest"].startswith("a80c4f17")
-    assert models[f"ollama/{LLAVA}"].capabilities == routerd.Capabilities(chat=True, vision=True, json_output=True)
+    assert models[f"ollama/{LLAVA}"].capabilities == routerd.Capabilities(
+        chat=True, vision=True, tools=False, embeddings=False, json_output=True
+    )
     minilm = models[f"ollama/{MINILM}"]
     assert (minilm.capabilities.chat, minilm.capabilities.embeddings, minilm.context_window) == (False, True, 512)
-    # An older server: no capabilities, no general.parameter_count.
+    # An older server: no capabilities, no general.parameter_count. What /api/show shows decides
+    # (a template without .Tools, no pooling type, no projector); vision is left to the name.
     qwen = models[f"ollama/{QWEN}"]
     assert (qwen.parameters, qwen.context_window) == (494_030_000, 32768)
-    assert qwen.capabilities.chat and not qwen.capabilities.tools and not qwen.capabilities.vision
+    assert qwen.capabilities == routerd.Capabilities(chat=True, tools=False, embeddings=False)
+    described = ModelFacts().describe(qwen)
+    assert described.capabilities == routerd.Capabilities(
+        chat=True, vision=False, tools=False, embeddings=False, json_output=True
+    )
+    assert described.metadata["origins"] == {
+        "chat": "metadata",
+        "vision": "name",
+        "tools": "metadata",
+        "embeddings": "metadata",
+        "json_output": "name",
+        "parameters": "metadata",
+        "context_window": "metadata",
+    }
+
+
+@pytest.mark.anyio
+async def test_an_older_server_shows_vision_embeddings_and_tools_in_its_metadata(ollama):
+    """Without a capabilities list, the signs Ollama itself reads: a projector, a pooling type,
+    a template that uses .Tools."""
+    tag, show = ollama.models[QWEN]
+    ollama.models["my-vision:latest"] = (
+        {**tag, "name": "my-vision:latest", "digest": "2" * 64},
+        {**show, "projector_info": {"clip.has_vision_encoder": True}, "template": "{{ if .Tools }}{{ end }}"},
+    )
+    ollama.models["my-embedder:latest"] = (
+        {**tag, "name": "my-embedder:latest", "digest": "3" * 64},
+        {**show, "model_info": {"general.architecture": "bert", "bert.pooling_type": 1, "bert.context_length": 512}},
+    )
+    async with started(ollama.url) as backend:
+        models = {m.name: m for m in await backend.list_models()}
+    vision = models["my-vision:latest"].capabilities
+    assert (vision.vision, vision.tools, vision.chat) == (True, True, True)
+    embedder = models["my-embedder:latest"].capabilities
+    assert (embedder.embeddings, embedder.chat, embedder.vision) == (True, False, None)
 
 
 @pytest.mark.anyio
@@ -119,7 +160,12 @@ async def test_a_model_show_refuses_is_described_by_its_name(ollama, caplog):
     ollama.models["mistral:7b"] = (tag, None)  # /api/show answers 404
     async with started(ollama.url) as backend:
         models = {m.name: m for m in await backend.list_models()}
-    assert models["mistral:7b"].parameters == 7_000_000_000
+    mistral = models["mistral:7b"]
+    assert mistral.parameters is None  # the server said nothing: the catalog goes by the name
+    assert mistral.capabilities == routerd.Capabilities(tools=False)  # Ollama refuses tools it cannot see
+    described = ModelFacts().describe(mistral)
+    assert (described.parameters, described.capabilities.chat, described.capabilities.tools) == (7e9, True, False)
+    assert described.metadata["origins"]["parameters"] == "name"
     assert "mistral:7b: /api/show failed" in caplog.text
 
 

@@ -45,6 +45,7 @@ from routerd.schemas.openai import (
     Message,
     Usage,
 )
+from routerd.served_models import ServedModels
 
 __version__ = "0.1.0"
 
@@ -85,6 +86,7 @@ __all__ = [
     "PromptFeatures",
     "RateLimited",
     "Scorer",
+    "ServedModels",
     "Skill",
     "Usage",
     "__version__",

@@ -2,7 +2,9 @@
 
 Each replica keeps the catalog in memory (routing must not wait on the database) and records
 what it sees in the ``models`` table (appeared, vanished, last seen), so the database holds the
-history and any replica or admin tool can read it.
+history and any replica or admin tool can read it. What backends report is completed here, once
+per poll, by `routerd.capabilities.ModelFacts`: metadata first, name rules second, the
+configuration's ``[models."<name>"]`` overrides over both.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from routerd.capabilities import ModelFacts
+from routerd.config import ModelOverride
 from routerd.db.database import Database
 from routerd.db.models import CatalogModel
 from routerd.schemas.catalog import ModelInfo
@@ -33,9 +38,17 @@ class CatalogEntry:
 
 
 class Catalog:
-    def __init__(self, backends: dict[str, Any], database: Database, *, poll_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        backends: dict[str, Any],
+        database: Database,
+        *,
+        overrides: Mapping[str, ModelOverride] | None = None,
+        poll_timeout: float = 10.0,
+    ) -> None:
         self.backends = backends
         self.database = database
+        self.facts = ModelFacts(overrides)
         self.poll_timeout = poll_timeout
         self.entries: dict[str, CatalogEntry] = {}
         self._by_backend: dict[str, list[ModelInfo]] = {}
@@ -61,7 +74,7 @@ class Catalog:
         results = await asyncio.gather(*(self._poll(n, self.backends[n]) for n in names))
         for name, models in zip(names, results, strict=True):
             if models is not None:
-                self._by_backend[name] = models
+                self._by_backend[name] = [self.facts.describe(info) for info in models]
         before = set(self.entries)
         entries: dict[str, CatalogEntry] = {}
         for name in names:

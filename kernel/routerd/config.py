@@ -130,6 +130,21 @@ class RateLimitSettings(_Section):
     requests_per_minute: Annotated[int, _doc("Requests a principal may make per minute.", ge=1)] = 120
 
 
+class ModelOverride(_Section):
+    """What the operator knows of a model better than its backend and its name: a
+    ``[models."<name or glob>"]`` table. Unset keys leave the model as the catalog found it."""
+
+    chat: Annotated[bool | None, _doc("The model answers chat requests.")] = None
+    vision: Annotated[bool | None, _doc("The model reads images.")] = None
+    tools: Annotated[bool | None, _doc("The model can call tools.")] = None
+    embeddings: Annotated[bool | None, _doc("The model makes embeddings.")] = None
+    json_output: Annotated[bool | None, _doc("The model can be held to JSON output.")] = None
+    context_window: Annotated[Annotated[int, Meta(ge=1)] | None, _doc("Its context window, in tokens.")] = None
+    parameters: Annotated[
+        Annotated[int, Meta(ge=1)] | None, _doc("Its parameter count (`7_600_000_000`), which routing weighs.")
+    ] = None
+
+
 def _default_data_dir() -> str:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return str(Path(base) / "routerd")
@@ -151,6 +166,13 @@ class Settings(_Section):
     cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
     benchmarks: BenchmarkSettings = msgspec.field(default_factory=BenchmarkSettings)
     rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
+    models: Annotated[
+        dict[Annotated[str, Meta(min_length=1, max_length=256)], ModelOverride],
+        _doc(
+            'Per model (a catalog name, or a glob such as `"qwen2.5:7b*"`), capabilities, context window and '
+            "size that win over the backend's metadata and the name; exact names apply after globs."
+        ),
+    ] = {}
     plugins: dict[str, dict[str, Any]] = {}
     # Where each overridden key came from (``{"server.port": "ROUTER_... environment variable"}``),
     # so errors found later (in a plugin's table) can say so too.
@@ -289,12 +311,30 @@ def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | 
     plugins = tree.get("plugins", {})
     if not isinstance(plugins, dict) or any(not isinstance(v, dict) for v in plugins.values()):
         raise ConfigError("plugins", "each plugin's settings must be a table: [plugins.<name>]")
+    _check_model_overrides(tree.get("models"), sources)
     try:
         settings = msgspec.convert({**tree, "sources": sources}, Settings, strict=False)
     except msgspec.ValidationError as exc:
         key, reason = explain_validation_error(exc)
         raise ConfigError(_with_source(key, sources), reason) from None
     return settings
+
+
+def _check_model_overrides(models: Any, sources: Mapping[str, str]) -> None:
+    """Validate each ``[models."<name>"]`` table on its own, so that an error names the model
+    (msgspec's own message says only ``models[...]``)."""
+    if not isinstance(models, dict):
+        return  # the conversion of the whole tree reports it
+    for pattern, table in models.items():
+        if not 1 <= len(str(pattern)) <= 256:
+            raise ConfigError(_with_source("models", sources), "a model name or glob has 1 to 256 characters")
+        try:
+            msgspec.convert(table, ModelOverride, strict=False)
+        except msgspec.ValidationError as exc:
+            key, reason = explain_validation_error(exc)
+            source = sources.get(".".join(part for part in ("models", str(pattern), key) if part))
+            where = f'models."{pattern}"' + (f".{key}" if key else "")
+            raise ConfigError(f"{where} (from {source})" if source else where, reason) from None
 
 
 def _with_source(key: str, sources: Mapping[str, str]) -> str:

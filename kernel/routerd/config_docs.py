@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from routerd.config import LEGACY_ENVIRONMENT, NESTED_ENV_PREFIX, Settings
+from routerd.plugins import OPT_IN
 
 
 def _fields(struct: type, prefix: str) -> Iterator[tuple[str, Any, str]]:
@@ -31,9 +32,25 @@ def _fields(struct: type, prefix: str) -> Iterator[tuple[str, Any, str]]:
                 if isinstance(meta, msgspec.Meta) and meta.description:
                     description = meta.description
         yield f"{prefix}{name}", default, description
+        table = _table_of_structs(hint)
+        if table is not None:  # ``[models."<name>"]``: each table's keys, under a placeholder name
+            yield from _fields(table, f'{prefix}{name}."<name>".')
+
+
+def _table_of_structs(hint: Any) -> type | None:
+    """The Struct of a ``dict[str, SomeStruct]`` setting, or None."""
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    if typing.get_origin(hint) is dict:
+        value = typing.get_args(hint)[1]
+        if isinstance(value, type) and issubclass(value, msgspec.Struct):
+            return value
+    return None
 
 
 def _variables(key: str) -> str:
+    if '."<name>".' in key:  # names hold dots and globs: the whole table is set at once, as JSON
+        return f"`{NESTED_ENV_PREFIX}{key.split('.', 1)[0].upper()}` (JSON)"
     legacy = [name for name, target in LEGACY_ENVIRONMENT.items() if target == key]
     nested = NESTED_ENV_PREFIX + "__".join(part.upper() for part in key.split("."))
     return ", ".join(f"`{name}`" for name in [*legacy, nested])
@@ -76,7 +93,7 @@ def settings_table() -> str:
     rows = [(key, default, text) for key, default, text in _fields(Settings, "")]
     plugin_structs = builtin_plugin_settings()
     for name, struct in plugin_structs.items():
-        rows.append((f"plugins.{name}.enabled", True, f"Switch the builtin plugin `{name}` on or off."))
+        rows.append((f"plugins.{name}.enabled", name not in OPT_IN, f"Switch the builtin plugin `{name}` on or off."))
         if struct is not None:
             rows.extend(_fields(struct, f"plugins.{name}."))
     documented = {row[0] for row in rows}

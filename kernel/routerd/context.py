@@ -12,6 +12,7 @@ from routerd.errors import ConfigError
 if TYPE_CHECKING:
     from routerd.config import Settings
     from routerd.db.database import Database
+    from routerd.served_models import ServedModels
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,9 @@ class PluginContext:
     ``Settings`` Struct (None when the plugin declares none); `config` is the gateway's whole
     configuration, read-only; `data_dir` is a folder the plugin may write to; `log` is the
     plugin's logger; `database` is the gateway's database (usable once the gateway has started,
-    from the registered objects' ``start`` and request methods). Plugins never read environment
-    variables themselves.
+    from the registered objects' ``start`` and request methods); `models` calls the models the
+    gateway serves by catalog name, without routing (`routerd.ServedModels`; usable once the
+    gateway has started). Plugins never read environment variables themselves.
     """
 
     name: str
@@ -32,6 +34,7 @@ class PluginContext:
     data_dir: Path
     log: logging.Logger
     database: Database
+    models: ServedModels | None = None  # always set by the gateway
 
     def config_error(self, key: str, reason: str) -> ConfigError:
         """The error for a bad value of this plugin's setting `key`, found by the plugin itself

@@ -1,5 +1,9 @@
 """What a model's name says about it, when its backend's metadata does not: parameter count
-(``qwen2.5:7b`` -> 7e9, ``gemma-3-270m`` -> 2.7e8) and capabilities (vision, embeddings)."""
+(``qwen2.5:7b`` -> 7e9, ``gemma-3-270m`` -> 2.7e8), context window (``gpt-4-32k`` -> 32768) and
+capabilities (vision, embeddings, and models that do not chat at all, such as ``whisper-1``).
+
+These are the second of three sources the catalog uses (`routerd.capabilities`): a backend's own
+metadata wins over them, and the configuration's ``[models."<name>"]`` overrides win over both."""
 
 from __future__ import annotations
 
@@ -13,6 +17,11 @@ _VISION = re.compile(
     r"(vision|llava|[-_.]vl\b|[-_]vl[-_:]|bakllava|moondream|gpt-4o|gpt-4\.1|pixtral|gemma-?3(?!-?270m|-?1b))", re.I
 )
 _EMBED = re.compile(r"(embed|bge-|e5-|minilm|gte-|nomic-embed)", re.IGNORECASE)
+# Models behind OpenAI-compatible APIs that answer no chat: speech, images, moderation, rerankers.
+_NOT_CHAT = re.compile(
+    r"(whisper|(?<![a-z])tts(?![a-z])|dall-e|gpt-image|moderation|rerank|(?<![a-z])(davinci|babbage)-00\d)", re.I
+)
+_CONTEXT = re.compile(r"(?<![a-z0-9.])(\d{1,4})k(?![a-z0-9])", re.IGNORECASE)
 
 
 def parameters_from_name(name: str) -> int | None:
@@ -25,14 +34,25 @@ def parameters_from_name(name: str) -> int | None:
     return int(max(sizes)) if sizes else None
 
 
-def capabilities_from_name(name: str, *, tools: bool = True) -> Capabilities:
+def context_window_from_name(name: str) -> int | None:
+    """The context window a model's name states (``gpt-4-32k``, ``yarn-mistral-7b-128k``), or None."""
+    match = _CONTEXT.search(name.rsplit("/", 1)[-1])
+    return int(match[1]) * 1024 if match and 2 <= int(match[1]) <= 10_000 else None
+
+
+def capabilities_from_name(name: str) -> Capabilities:
+    """Every capability, as far as the name tells: embedding models (``nomic-embed-text``) embed and
+    do not chat; speech, image and moderation models do neither; vision models are recognised by
+    family (``llava``, ``qwen2.5-vl``, ``gpt-4o``, ``gemma3`` from 4B); other chat models are taken
+    to call tools and produce JSON (a backend that knows better says so in its metadata)."""
     embeddings = bool(_EMBED.search(name))
+    chat = not embeddings and not _NOT_CHAT.search(name)
     return Capabilities(
-        chat=not embeddings,
-        vision=bool(_VISION.search(name)) and not embeddings,
-        tools=tools and not embeddings,
+        chat=chat,
+        vision=bool(_VISION.search(name)) and chat,
+        tools=chat,
         embeddings=embeddings,
-        json_output=not embeddings,
+        json_output=chat,
     )
 
 

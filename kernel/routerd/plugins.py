@@ -25,9 +25,14 @@ from routerd.config import Settings, describe_key, explain_validation_error
 from routerd.context import PluginContext
 from routerd.db.database import Database
 from routerd.errors import ConfigError, MissingExtra, PluginError
+from routerd.served_models import ServedModels
 
 GROUP = "routerd"
 log = logging.getLogger("routerd.plugins")
+
+# Builtin plugins that stay off until ``[plugins.<name>] enabled = true``: they call models on
+# their own (the LLM judge), which costs time and tokens nobody asked for by installing routerd.
+OPT_IN = frozenset({"judge"})
 
 
 class _MissingModules(Exception):
@@ -132,7 +137,9 @@ def _dist_of(ep: EntryPoint) -> tuple[str, str]:
 
 def _is_enabled(name: str, table: dict[str, Any]) -> bool:
     if "enabled" not in table:
-        return True
+        if name in OPT_IN and table:
+            log.warning("plugins.%s has settings, but the plugin is off until plugins.%s.enabled = true", name, name)
+        return name not in OPT_IN
     try:
         return msgspec.convert(table["enabled"], bool, strict=False)
     except msgspec.ValidationError:
@@ -145,6 +152,7 @@ class PluginHost:
     def __init__(self, settings: Settings, database: Database, eps: Iterable[EntryPoint] | None = None) -> None:
         self.settings = settings
         self.database = database
+        self.models: ServedModels | None = None  # set by the gateway before `load()`, for every context
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
@@ -164,6 +172,8 @@ class PluginHost:
             distribution, version = _dist_of(ep)
             record = PluginRecord(ep.name, ep.value, distribution, version, _is_enabled(ep.name, table))
             self.records[ep.name] = record
+            if ep.name in OPT_IN and not record.enabled and "enabled" not in table:
+                record.note = f"off until switched on: [plugins.{ep.name}] enabled = true"
             if record.enabled:
                 self._check_extras(
                     ep, record, explicit="enabled" in table or ep.name in self.settings.backends.provider
@@ -268,6 +278,7 @@ class PluginHost:
             data_dir=data_dir,
             log=logging.getLogger(f"routerd.plugin.{record.name}"),
             database=self.database,
+            models=self.models,
         )
         others = [p for p in self.pm.get_plugins() if self.pm.get_name(p) != record.name]
         caller = self.pm.subset_hook_caller(hook, remove_plugins=others)

@@ -3,7 +3,9 @@ llama-swap in front of them, through their OpenAI-compatible endpoints (no key).
 
 ``ROUTER_LLAMA_CPP_URL`` (or ``url``) names one server; ``urls`` adds more, each its own backend
 (``llamacpp``, ``llamacpp-2``, ...). ``llama-server`` reports each model's parameter count, size
-and training context in ``GET /v1/models`` (``meta``); they are used when present.
+and training context in ``GET /v1/models`` (``meta``), and recent builds what it reads
+(``architecture.input_modalities``: vision); they are used when present, and the catalog fills in
+the rest from the model's name.
 """
 
 from __future__ import annotations

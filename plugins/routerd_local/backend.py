@@ -17,7 +17,6 @@ import aiohttp
 
 from routerd import BackendUnavailable, Capabilities, ModelInfo
 from routerd.memory import LoadedModel, plan_unloads
-from routerd.naming import parameters_from_name
 from routerd.upstream.openai_compat import OpenAICompatibleBackend
 
 if TYPE_CHECKING:
@@ -206,9 +205,10 @@ class LocalBackend:
             ModelInfo(
                 name=f.name,
                 backend=self.name,
-                parameters=parameters_from_name(f.name),
                 context_window=self.settings.context_size,
-                capabilities=Capabilities(chat=True, embeddings=True),
+                # llama_cpp.server as started here: chat and embeddings, no image projector, and
+                # no tool calls (only its functionary chat formats make them)
+                capabilities=Capabilities(chat=True, vision=False, tools=False, embeddings=True, json_output=True),
                 size_bytes=f.path.stat().st_size,
                 metadata={"path": str(f.path), "loaded": f.name in self.servers},
             )

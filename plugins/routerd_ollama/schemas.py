@@ -16,6 +16,7 @@ class Details(msgspec.Struct):
 
     format: str | None = None
     family: str | None = None
+    families: list[str] | None = None
     parameter_size: str | None = None
     quantization_level: str | None = None
 
@@ -36,11 +37,14 @@ class Tags(msgspec.Struct):
 class Show(msgspec.Struct):
     """``POST /api/show``: `model_info` holds the GGUF metadata (``general.parameter_count``,
     ``<arch>.context_length``, ...); `capabilities` (Ollama 0.6.4 and later) lists
-    ``completion``, ``vision``, ``tools``, ``embedding``, ``thinking``, ..."""
+    ``completion``, ``vision``, ``tools``, ``embedding``, ``thinking``, ...; `template` is the
+    prompt template and `projector_info` the vision projector's metadata (vision models only)."""
 
     details: Details | None = None
     model_info: dict[str, Any] | None = None
     capabilities: list[str] | None = None
+    template: str | None = None
+    projector_info: dict[str, Any] | None = None
 
 
 class RunningModel(msgspec.Struct):

@@ -22,7 +22,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     model_prefix: Annotated[
         str, msgspec.Meta(description="Prefix of this API's model names in the catalog, e.g. `openai/`.")
     ] = ""
-    tools: Annotated[bool, msgspec.Meta(description="The API's chat models can call tools.")] = True
+    tools: Annotated[
+        bool | None,
+        msgspec.Meta(
+            description="Whether the API's chat models can call tools; unset: as its model list says "
+            "(`supported_parameters`), else by name (chat models can)."
+        ),
+    ] = None
 
 
 @routerd.hookimpl

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, Router, get
 
 from routerd.auth import require_admin
@@ -36,6 +37,29 @@ async def list_benchmarks(request: Request) -> dict[str, Any]:
     return {"sources": index.order, "models": models}
 
 
+@get("/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    """Every catalog model with its size, context window and capabilities, and where each value came
+    from (``origins``: the backend's metadata, the name, or the configuration's overrides)."""
+    catalog = request.app.state.gateway.catalog
+    return {"models": [describe_entry(entry) for entry in sorted(catalog, key=lambda e: e.id)]}
+
+
+def describe_entry(entry: Any) -> dict[str, Any]:
+    info = entry.info
+    return {
+        "id": entry.id,
+        "name": info.name,
+        "backend": info.backend,
+        "parameters": info.parameters,
+        "context_window": info.context_window,
+        "size_bytes": info.size_bytes,
+        "capabilities": msgspec.to_builtins(info.capabilities),
+        "origins": info.metadata.get("origins", {}),
+        "overrides": info.metadata.get("overrides", []),
+    }
+
+
 @get("/decisions/{decision_id:str}")
 async def explain_decision(request: Request, decision_id: str) -> dict[str, Any]:
     """A routing decision: the prompt's features, every candidate with every scorer's contribution
@@ -48,6 +72,6 @@ async def explain_decision(request: Request, decision_id: str) -> dict[str, Any]
 
 router = Router(
     path="/admin",
-    route_handlers=[list_plugins, benchmark_status, list_benchmarks, explain_decision],
+    route_handlers=[list_plugins, benchmark_status, list_benchmarks, list_models, explain_decision],
     guards=[require_admin],
 )

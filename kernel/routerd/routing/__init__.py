@@ -22,7 +22,7 @@ class Needs:
     def unmet(self, entry: CatalogEntry) -> str | None:
         """Why `entry` cannot answer, or None when it can."""
         caps = entry.info.capabilities
-        if not caps.chat:
+        if caps.chat is False:
             return "is not a chat model"
         if self.vision and not caps.vision:
             return "cannot see images"

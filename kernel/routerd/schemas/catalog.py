@@ -9,18 +9,26 @@ import msgspec
 
 
 class Capabilities(msgspec.Struct, frozen=True, omit_defaults=True):
-    chat: bool = True
-    vision: bool = False
-    tools: bool = False
-    embeddings: bool = False
-    json_output: bool = False
+    """What a model can do. A backend sets each field its own metadata decides and leaves the
+    others None (unknown); the catalog fills those from the model's name and applies the
+    configuration's ``[models."<name>"]`` overrides (`routerd.capabilities`), so every model in
+    the catalog has all five set."""
+
+    chat: bool | None = None
+    vision: bool | None = None
+    tools: bool | None = None
+    embeddings: bool | None = None
+    json_output: bool | None = None
 
 
 class ModelInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     """A model a backend serves, as reported by `Backend.list_models`.
 
     `name` is the backend's own name for it (``qwen2.5:7b-instruct-q4_K_M``); `parameters` is the
-    parameter count (``7_600_000_000``), None when unknown; `context_window` is in tokens.
+    parameter count (``7_600_000_000``), None when unknown; `context_window` is in tokens. A
+    backend reports what its own metadata says and leaves the rest None: the catalog fills in
+    what the name says and the configuration's overrides, and records where each value came from
+    in ``metadata["origins"]`` (``{"vision": "metadata", "parameters": "name", ...}``).
     """
 
     name: str

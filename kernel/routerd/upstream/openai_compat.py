@@ -12,8 +12,7 @@ from aiohttp.payload import BytesPayload
 from yarl import URL
 
 from routerd.errors import BackendError
-from routerd.naming import capabilities_from_name, parameters_from_name
-from routerd.schemas.catalog import ModelInfo
+from routerd.schemas.catalog import Capabilities, ModelInfo
 from routerd.schemas.openai import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -55,6 +54,20 @@ def _context_window(entry: dict[str, Any]) -> int | None:
     return None
 
 
+def _capabilities(entry: dict[str, Any], tools: bool | None) -> Capabilities:
+    """What a ``GET /models`` entry says the model can do: ``architecture.input_modalities``
+    (OpenRouter, and llama-server since 2025) tells vision; OpenRouter's ``supported_parameters``
+    tells tools; otherwise `tools` (the backend's setting) or unknown, for the name to decide."""
+    vision = None
+    architecture = entry.get("architecture")
+    if isinstance(architecture, dict) and isinstance(architecture.get("input_modalities"), list):
+        vision = "image" in architecture["input_modalities"]
+    supported = entry.get("supported_parameters")
+    if isinstance(supported, list):
+        tools = "tools" in supported
+    return Capabilities(vision=vision, tools=tools)
+
+
 def _stream_error(backend: str, payload: bytes) -> BackendError:
     """The error an upstream reported inside its stream, or a malformed-chunk error."""
     try:
@@ -72,8 +85,10 @@ class OpenAICompatibleBackend(UpstreamSession):
     """`Backend` over an OpenAI-compatible HTTP API.
 
     Model names are the upstream's ids behind `model_prefix` (``openai/gpt-4o``), so several
-    such backends can share a catalog. `describe(info, entry)` may refine what the model's id
-    says about it from the server's own entry in ``GET /models``.
+    such backends can share a catalog. `list_models` reports what the server's ``GET /models``
+    says (context window, vision, tools) and leaves the rest unknown for the catalog to fill in
+    from the name; `describe(info, entry)` may add what a particular server's entry says.
+    `tools` states whether the server's models call tools (None: the name decides).
     """
 
     def __init__(
@@ -84,7 +99,7 @@ class OpenAICompatibleBackend(UpstreamSession):
         api_key: str | None = None,
         model_prefix: str = "",
         connect_timeout: float = 5.0,
-        tools: bool = True,
+        tools: bool | None = None,
         describe: Callable[[ModelInfo, dict[str, Any]], ModelInfo] | None = None,
     ) -> None:
         self.name = name
@@ -111,9 +126,8 @@ class OpenAICompatibleBackend(UpstreamSession):
                 info = ModelInfo(
                     name=self.model_prefix + ident,
                     backend=self.name,
-                    parameters=parameters_from_name(ident),
                     context_window=_context_window(entry),
-                    capabilities=capabilities_from_name(ident, tools=self._tools),
+                    capabilities=_capabilities(entry, self._tools),
                 )
                 models.append(self._describe(info, entry) if self._describe else info)
             return models

@@ -1,0 +1,71 @@
+"""The models the gateway serves, for plugins to call (``context.models``).
+
+A plugin that needs a model itself (an LLM judge grading answers, a semantic cache embedding
+prompts) calls one by its catalog name: the request goes straight to that model through the
+gateway's dispatcher, with its timeouts and circuit breakers, but without routing, without a
+routing decision in the audit log, without the signature, and without counting as a client's
+request. It is usable once the gateway has started (the first discovery has run), from request
+methods and background tasks; before that, and after the gateway stops, calls raise
+`routerd.BackendUnavailable`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from routerd.errors import BackendUnavailable, InvalidRequest, ModelNotFound
+from routerd.schemas.catalog import ModelInfo
+from routerd.schemas.openai import ChatCompletion, ChatRequest, EmbeddingResponse
+
+if TYPE_CHECKING:
+    from routerd.catalog import Catalog, CatalogEntry
+    from routerd.dispatch import Dispatcher
+
+
+class ServedModels:
+    """Call a model the gateway serves by its catalog name (see the module's docstring)."""
+
+    def __init__(self, catalog: Catalog, dispatcher: Dispatcher) -> None:
+        self._catalog = catalog
+        self._dispatcher = dispatcher
+        self.ready = False  # set by the gateway once it has started, cleared when it stops
+
+    def names(self) -> list[str]:
+        """The catalog names of every model served now."""
+        return [entry.id for entry in self._catalog]
+
+    def get(self, model: str) -> ModelInfo | None:
+        """What the catalog knows of `model` (capabilities, size, context window), or None."""
+        entry = self._catalog.get(model)
+        return entry.info if entry is not None else None
+
+    def _entry(self, model: str) -> CatalogEntry:
+        if not self.ready:
+            raise BackendUnavailable("the gateway has not started (or has stopped): no model can be called now")
+        entry = self._catalog.get(model)
+        if entry is None:
+            raise ModelNotFound(f"the gateway serves no model named {model!r}", code="model_not_found")
+        return entry
+
+    async def chat(self, model: str, request: ChatRequest) -> ChatCompletion:
+        """A whole completion of `request` from `model` (``request.model`` and ``stream`` are
+        ignored: the answer is never streamed). Raises the gateway's errors: `ModelNotFound`,
+        `BackendUnavailable`, `BackendTimeout` (after ``dispatch.generation_timeout``),
+        `BackendError`, `InvalidRequest` (the model refused the request, or cannot chat)."""
+        entry = self._entry(model)
+        if entry.info.capabilities.chat is False:
+            raise InvalidRequest(f"the model {model!r} is not a chat model", code="model_incapable")
+        if request.stream:
+            request = msgspec.structs.replace(request, stream=False)
+        completion, _ = await self._dispatcher.chat([entry], request)
+        return completion
+
+    async def embed(self, model: str, inputs: list[str]) -> EmbeddingResponse:
+        """One embedding per input, in order, from `model`."""
+        entry = self._entry(model)
+        if entry.info.capabilities.embeddings is False:
+            raise InvalidRequest(f"the model {model!r} does not make embeddings", code="model_incapable")
+        result, _ = await self._dispatcher.embed([entry], inputs)
+        return result
