@@ -12,6 +12,7 @@ from routerd.errors import ConfigError
 if TYPE_CHECKING:
     from routerd.config import Settings
     from routerd.db.database import Database
+    from routerd.profiling.index import ProfileIndex
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,8 @@ class PluginContext:
     configuration, read-only; `data_dir` is a folder the plugin may write to; `log` is the
     plugin's logger; `database` is the gateway's database (usable once the gateway has started,
     from the registered objects' ``start`` and request methods). Plugins never read environment
-    variables themselves.
+    variables themselves. `profiles` is the gateway's runtime profiles (`routerd.profiling.ProfileIndex`): each
+    model's latest profiled quality and speed per category, in memory, for scorers to read on the request path.
     """
 
     name: str
@@ -32,6 +34,7 @@ class PluginContext:
     data_dir: Path
     log: logging.Logger
     database: Database
+    profiles: ProfileIndex | None = None
 
     def config_error(self, key: str, reason: str) -> ConfigError:
         """The error for a bad value of this plugin's setting `key`, found by the plugin itself

@@ -25,6 +25,7 @@ from routerd.config import Settings, describe_key, explain_validation_error
 from routerd.context import PluginContext
 from routerd.db.database import Database
 from routerd.errors import ConfigError, MissingExtra, PluginError
+from routerd.profiling.index import ProfileIndex
 
 GROUP = "routerd"
 log = logging.getLogger("routerd.plugins")
@@ -142,9 +143,17 @@ def _is_enabled(name: str, table: dict[str, Any]) -> bool:
 class PluginHost:
     """Loads the enabled plugins, calls their hooks, and owns what they registered."""
 
-    def __init__(self, settings: Settings, database: Database, eps: Iterable[EntryPoint] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        eps: Iterable[EntryPoint] | None = None,
+        *,
+        profiles: ProfileIndex | None = None,
+    ) -> None:
         self.settings = settings
         self.database = database
+        self.profiles = profiles if profiles is not None else ProfileIndex()
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
@@ -268,6 +277,7 @@ class PluginHost:
             data_dir=data_dir,
             log=logging.getLogger(f"routerd.plugin.{record.name}"),
             database=self.database,
+            profiles=self.profiles,
         )
         others = [p for p in self.pm.get_plugins() if self.pm.get_name(p) != record.name]
         caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
