@@ -41,15 +41,25 @@ class ProfilesScorer(PerModelScorer):
     def __init__(self, profiles, weight: float) -> None:
         self.profiles = profiles  # a routerd.profiling.ProfileIndex
         self.weight = weight
+        # (backend, model, category) -> (the profile it was made from, its contribution): profiles change rarely,
+        # so each request's work is a lookup, not arithmetic and string formatting per candidate.
+        self._made: dict[tuple[str, str, str], tuple[object, routerd.Contribution | None]] = {}
 
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         profile = self.profiles.get(model)
         if profile is None:
             return None
-        figures = profile.for_prompt(features.category)
+        key = (model.backend, model.name, features.category)
+        made = self._made.get(key)
+        if made is None or made[0] is not profile:
+            made = self._made[key] = (profile, self._make(profile, features.category))
+        return made[1]
+
+    def _make(self, profile, category: str) -> routerd.Contribution | None:
+        figures = profile.for_prompt(category)
         if figures.quality is None:  # every prompt failed: the breaker and the fallbacks deal with that
             return None
-        scope = figures.category if figures.category == features.category else "all categories"
+        scope = figures.category if figures.category == category else "all categories"
         answered = figures.samples - figures.errors
         share = figures.judged / answered if answered else 0.0
         return routerd.Contribution(figures.quality, self.weight * share, describe(profile, figures, scope))

@@ -41,6 +41,8 @@ class SpeedScorer(PerModelScorer):
         self.target = target_latency_ms
         self.per_sqrt_billion = ms_per_sqrt_billion
         self.profiles = profiles  # a routerd.profiling.ProfileIndex, or None
+        # (backend, model, category) -> (the profile it was made from, its contribution), as in `profiles`
+        self._profiled: dict[tuple[str, str, str], tuple[object, routerd.Contribution | None]] = {}
         self.latency: dict[str, float] = {}  # model -> moving average of total latency (ms)
 
     async def learn(self, outcome: routerd.Outcome) -> None:
@@ -55,18 +57,28 @@ class SpeedScorer(PerModelScorer):
             score = self.target / (self.target + measured)
             return routerd.Contribution(score, self.weight, f"answers in {measured:.0f} ms on average", "efficiency")
         profile = self.profiles.get(model) if self.profiles is not None else None
-        figures = profile.for_prompt(features.category) if profile is not None else None
-        if figures is not None and figures.latency_ms is not None:
-            score = self.target / (self.target + figures.latency_ms)
-            scope = f"{figures.category} prompts" if figures.category == features.category else "its suite"
-            reason = f"profiled {profile.profiled_at:%Y-%m-%d}: {figures.latency_ms:.0f} ms for {scope}"
-            return routerd.Contribution(score, self.weight, reason, "efficiency")
+        if profile is not None:
+            key = (model.backend, model.name, features.category)
+            made = self._profiled.get(key)
+            if made is None or made[0] is not profile:
+                made = self._profiled[key] = (profile, self._from_profile(profile, features.category))
+            if made[1] is not None:
+                return made[1]
         if model.parameters is None:
             return None
         estimate = self.per_sqrt_billion * math.sqrt(model.parameters / B)
         score = self.target / (self.target + estimate)
         reason = f"{model.parameters / B:.1f}B: about {estimate:.0f} ms expected (not measured yet)"
         return routerd.Contribution(score, self.weight * 0.5, reason, "efficiency")
+
+    def _from_profile(self, profile, category: str) -> routerd.Contribution | None:
+        figures = profile.for_prompt(category)
+        if figures.latency_ms is None:
+            return None
+        score = self.target / (self.target + figures.latency_ms)
+        scope = f"{figures.category} prompts" if figures.category == category else "its suite"
+        reason = f"profiled {profile.profiled_at:%Y-%m-%d}: {figures.latency_ms:.0f} ms for {scope}"
+        return routerd.Contribution(score, self.weight, reason, "efficiency")
 
 
 @routerd.hookimpl
