@@ -240,3 +240,14 @@ def test_requests_are_answered_while_a_model_is_being_profiled(tmp_path):
     assert elapsed < 1.5  # it did not wait for the profiler's request (which had 2.8 s to go)
     assert progress is not None and progress.models == ["slow-7b"]  # profiling.skip kept fast-1b out
     assert len(chat_requests(state, "fast-1b")) == 1  # fast-1b saw only the user's request
+
+
+def test_a_model_whose_name_has_slashes_is_reachable_by_name_and_by_backend(tmp_path):
+    state = ReplayState(models=["team/alpha-7b"], reply=REPLY)
+    with replay_server(state) as url, running_gateway(build_app(tmp_path, config(url))) as base:
+        wait_profiled(base, {"team/alpha-7b"})
+        by_id = history(base, "team/alpha-7b")
+        by_backend = history(base, "openai/team/alpha-7b")
+        again = httpx.post(f"{base}/admin/reprofile?force=true&model=team/alpha-7b", headers=ADMIN)
+    assert by_id["model"] == by_backend["model"] == "team/alpha-7b" and by_id["backend"] == "openai"
+    assert again.json()["scheduled"] == ["team/alpha-7b"]
