@@ -58,12 +58,13 @@ async def list_profiles(request: Request) -> dict[str, Any]:
         report.run_view(r, model=report.public_id(gateway.catalog, r.backend, r.name), suite=profiler.suite)
         for r in runs
     ]
-    due = [e.id for e in await profiler.due(profiler.chat_models()) if not profiler.skipped(e)]
+    enabled = gateway.settings.profiling.enabled
+    due = [e.id for e in await profiler.due(profiler.chat_models()) if not profiler.skipped(e)] if enabled else []
     return {
         "suite": report.suite_view(profiler.suite),
-        "enabled": gateway.settings.profiling.enabled,
+        "enabled": enabled,
         "running": profiler.progress.describe() if profiler.progress is not None else None,
-        "due": due if gateway.settings.profiling.enabled else [],
+        "due": due,
         "models": sorted(models, key=lambda m: m["model"]),
     }
 

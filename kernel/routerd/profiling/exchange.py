@@ -31,13 +31,12 @@ from routerd.db.database import Database
 from routerd.db.models import BenchmarkRecordRow, CatalogModel, ModelProfile
 from routerd.errors import RouterdError
 from routerd.profiling.repository import aware, category_result, model_row_ids
-from routerd.profiling.results import ProfileDetails
+from routerd.profiling.results import NonNegative, ProfileDetails
 
 FORMAT = "routerd.measurements"
 FORMAT_VERSION = 1
 ERRORS_SHOWN = 20
 
-Millis = Annotated[float, Meta(ge=0)]
 When = Annotated[dt.datetime, Meta(tz=True)]
 
 
@@ -49,9 +48,9 @@ class ProfileRecord(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     suite_version: Annotated[str, Meta(min_length=1, max_length=50)]
     category: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
     quality: Annotated[float, Meta(ge=0, le=1)] | None
-    ttft_ms: Millis | None
-    tokens_per_second: Millis | None
-    latency_ms: Millis | None
+    ttft_ms: NonNegative | None
+    tokens_per_second: NonNegative | None
+    latency_ms: NonNegative | None
     samples: Annotated[int, Meta(ge=0)]
     profiled_at: When
     details: ProfileDetails

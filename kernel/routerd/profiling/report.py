@@ -24,9 +24,15 @@ def public_id(catalog: Catalog, backend: str, name: str) -> str:
     return f"{backend}/{name}"
 
 
+_DIGITS = {"quality": 4, "ttft_ms": 1, "latency_ms": 1, "tokens_per_second": 2}
+
+
 def category_view(profile: CategoryProfile) -> dict[str, Any]:
     data = msgspec.to_builtins(profile)
     data.pop("category")
+    for key, digits in _DIGITS.items():
+        if data[key] is not None:
+            data[key] = round(data[key], digits)
     return data
 
 

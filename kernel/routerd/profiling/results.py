@@ -16,7 +16,7 @@ from msgspec import Meta
 
 ANSWER_MAX = 2000  # characters of an answer kept in a profile
 Score = Annotated[float, Meta(ge=0, le=1)]
-Millis = Annotated[float, Meta(ge=0)]
+NonNegative = Annotated[float, Meta(ge=0)]  # milliseconds, tokens per second
 Method = Literal["exact", "judge", "empty", "unjudged", "error", "skipped"]
 
 
@@ -33,10 +33,10 @@ class PromptResult(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     reason: Annotated[str, Meta(max_length=2000)] = ""
     notes: list[Annotated[str, Meta(max_length=2000)]] = []
     answer: Annotated[str, Meta(max_length=ANSWER_MAX)] = ""
-    ttft_ms: Millis | None = None
-    latency_ms: Millis | None = None
+    ttft_ms: NonNegative | None = None
+    latency_ms: NonNegative | None = None
     tokens: Annotated[int, Meta(ge=0)] = 0
-    tokens_per_second: Millis | None = None
+    tokens_per_second: NonNegative | None = None
     error: Annotated[str, Meta(max_length=2000)] | None = None
 
     @property
