@@ -55,6 +55,8 @@ class ReplayState:
     reply: str = "Hello from the replay server."
     delay: dict[str, float] = field(default_factory=dict)  # model -> seconds before it answers
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # model -> substrings of the last message that make this model answer 500 (a failure mid-suite)
+    fail_on: dict[str, list[str]] = field(default_factory=dict)
     disconnected_at: float | None = None
     down: bool = False
 
@@ -99,6 +101,9 @@ def replay_app(state: ReplayState) -> web.Application:
         if model in state.delay:
             await asyncio.sleep(state.delay[model])
         behaviour = "down" if state.down else state.behaviour.get(model, "ok")
+        last = str((body.get("messages") or [{}])[-1].get("content"))
+        if any(part in last for part in state.fail_on.get(model, [])):
+            behaviour = "error500"
         if behaviour in ("down", "error500"):
             return web.json_response({"error": {"message": "overloaded", "type": "server_error"}}, status=500)
         if behaviour == "error400":

@@ -173,7 +173,10 @@ def _closed_port() -> int:
         return sock.getsockname()[1]  # closed again when the block ends: nothing listens there
 
 
-@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("db", "upgrade"), ("db", "current")])
+@pytest.mark.parametrize(
+    "command",
+    [("serve", "--port", "0"), ("db", "upgrade"), ("db", "current"), ("profile",), ("profiles", "export")],
+)
 def test_unreachable_database_is_one_clear_line(command, tmp_path):
     url = f"postgresql+asyncpg://routerd:s3cret-pw@127.0.0.1:{_closed_port()}/routerd"
     result = routerd_cli(*command, env={"ROUTER_DATABASE_URL": url, "ROUTERD__DATA_DIR": str(tmp_path)})

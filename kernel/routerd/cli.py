@@ -1,4 +1,4 @@
-"""The command line: ``routerd serve | plugins | config | db``."""
+"""The command line: ``routerd serve | plugins | config | db | eval | profile | profiles``."""
 
 from __future__ import annotations
 
@@ -167,6 +167,11 @@ def config_docs(target: Path | None) -> None:
 from routerd.learning.cli import eval_group  # noqa: E402  (`routerd eval routing`)
 
 main.add_command(eval_group)
+
+from routerd.profiling.cli import profile_command, profiles_group  # noqa: E402  (`routerd profile`, `profiles`)
+
+main.add_command(profile_command)
+main.add_command(profiles_group)
 
 
 @main.group(help="Database schema: migrations with Alembic.")

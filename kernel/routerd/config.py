@@ -125,6 +125,42 @@ class BenchmarkSettings(_Section):
     ] = 900.0
 
 
+class ProfilingSettings(_Section):
+    enabled: Annotated[
+        bool,
+        _doc(
+            "Profile models in the background: at start every chat model without a profile for the current suite, "
+            "then each new one as discovery finds it, and on `POST /admin/reprofile`. Off: never starts "
+            "(`routerd profile` still works)."
+        ),
+    ] = True
+    suite: Annotated[
+        str | None,
+        _doc("A team's own profiling suite (a TOML or JSON file, as the bundled one); unset: the bundled suite."),
+    ] = None
+    skip: Annotated[
+        list[str],
+        _doc(
+            "Models the background profiler leaves alone (ids or glob patterns: `openai/*`); naming one "
+            "(`routerd profile MODEL`, `POST /admin/reprofile?model=`) still profiles it."
+        ),
+    ] = []
+    max_tokens: Annotated[int, _doc("Most tokens a model may generate for one suite prompt.", ge=1, le=32768)] = 256
+    prompt_timeout: Annotated[
+        float, _doc("Seconds one suite prompt may take in all (request to last token); then it counts as failed.", gt=0)
+    ] = 120.0
+    judge_timeout: Annotated[float, _doc("Seconds one scorer may take to judge one answer.", gt=0)] = 60.0
+    max_consecutive_failures: Annotated[
+        int, _doc("Prompts failing in a row after which the rest of a model's suite is skipped.", ge=1)
+    ] = 3
+    retry_interval: Annotated[
+        float, _doc("Seconds before a model whose whole profiling run failed is profiled again.", gt=0)
+    ] = 3600.0
+    refresh_interval: Annotated[
+        float, _doc("Seconds between reloads of the stored profiles (other replicas' runs, imports).", gt=0)
+    ] = 300.0
+
+
 class RateLimitSettings(_Section):
     enabled: Annotated[bool, _doc("Limit requests per principal.")] = False
     requests_per_minute: Annotated[int, _doc("Requests a principal may make per minute.", ge=1)] = 120
@@ -173,6 +209,7 @@ class Settings(_Section):
             "size that win over the backend's metadata and the name; exact names apply after globs."
         ),
     ] = {}
+    profiling: ProfilingSettings = msgspec.field(default_factory=ProfilingSettings)
     plugins: dict[str, dict[str, Any]] = {}
     # Where each overridden key came from (``{"server.port": "ROUTER_... environment variable"}``),
     # so errors found later (in a plugin's table) can say so too.

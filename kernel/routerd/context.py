@@ -12,6 +12,7 @@ from routerd.errors import ConfigError
 if TYPE_CHECKING:
     from routerd.config import Settings
     from routerd.db.database import Database
+    from routerd.profiling.index import ProfileIndex
     from routerd.served_models import ServedModels
 
 
@@ -25,7 +26,10 @@ class PluginContext:
     plugin's logger; `database` is the gateway's database (usable once the gateway has started,
     from the registered objects' ``start`` and request methods); `models` calls the models the
     gateway serves by catalog name, without routing (`routerd.ServedModels`; usable once the
-    gateway has started). Plugins never read environment variables themselves.
+    gateway has started); `profiles` is the gateway's runtime profiles
+    (`routerd.profiling.ProfileIndex`): each model's latest profiled quality and speed per
+    category, in memory, for scorers to read on the request path. Plugins never read
+    environment variables themselves.
     """
 
     name: str
@@ -35,6 +39,7 @@ class PluginContext:
     log: logging.Logger
     database: Database
     models: ServedModels | None = None  # always set by the gateway
+    profiles: ProfileIndex | None = None  # always set by the gateway
 
     def config_error(self, key: str, reason: str) -> ConfigError:
         """The error for a bad value of this plugin's setting `key`, found by the plugin itself

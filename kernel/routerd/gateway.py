@@ -16,7 +16,11 @@ from routerd.dispatch import Dispatcher
 from routerd.jobs.benchmark_sync import BenchmarkSync
 from routerd.jobs.decision_log import DecisionLog
 from routerd.jobs.discovery import Discovery
+from routerd.jobs.profiling import ProfilingJob
 from routerd.plugins import PluginHost
+from routerd.profiling.index import ProfileIndex
+from routerd.profiling.profiler import Profiler
+from routerd.profiling.suite import load_suite
 from routerd.routing.engine import Router
 from routerd.served_models import ServedModels
 from routerd.signature import Signature
@@ -31,7 +35,8 @@ class Gateway:
         # The catalog and the dispatcher exist before the plugins load, so that every plugin's
         # context can carry the served models (the catalog reads the registry as it fills).
         self.dispatcher = Dispatcher(settings.dispatch)
-        self.plugins = PluginHost(settings, self.database, entry_points)
+        self.profiles = ProfileIndex()  # the runtime profiles scorers read (context.profiles)
+        self.plugins = PluginHost(settings, self.database, entry_points, profiles=self.profiles)
         self.catalog = Catalog(self.plugins.registry.backends, self.database, overrides=settings.models)
         self.models = self.plugins.models = ServedModels(self.catalog, self.dispatcher)
         self.plugins.load()
@@ -42,19 +47,30 @@ class Gateway:
         scorers = self.plugins.registry.scorers
         self.decisions = DecisionLog(self.database, learners=scorers.values)
         self.router = Router(self.catalog, scorers, self.dispatcher.available, self.decisions)
+        suite = load_suite(settings.profiling.suite)
+        profiler = Profiler(
+            self.catalog, self.dispatcher, scorers, self.database, settings.profiling, suite, self.profiles
+        )
+        self.profiling = ProfilingJob(profiler, self.database, settings.profiling, self.profiles)
+        self.discovery.listeners.append(self.profiling.models_appeared)
 
-    async def start(self) -> None:
+    async def start(self, *, background: bool = True) -> None:
+        """Start everything; `background` False leaves the benchmark sync and profiling off (for commands that
+        run one job in-process, such as `routerd profile`)."""
         await self.database.start()
         await self.decisions.start()
         await self.plugins.start()
         await self.discovery.start()
-        await self.benchmarks.start()  # in the background: never delays readiness
         self.models.ready = True
+        if background:
+            await self.benchmarks.start()  # in the background: never delays readiness
+            await self.profiling.start()  # likewise
         enabled = [name for name, r in self.plugins.records.items() if r.enabled]
         log.info("routerd started with plugins: %s; %d models", ", ".join(enabled) or "none", len(self.catalog.entries))
 
     async def close(self) -> None:
         self.models.ready = False
+        await self.profiling.close()
         await self.benchmarks.close()
         await self.discovery.close()
         await self.dispatcher.close()

@@ -25,6 +25,7 @@ from routerd.config import Settings, describe_key, explain_validation_error
 from routerd.context import PluginContext
 from routerd.db.database import Database
 from routerd.errors import ConfigError, MissingExtra, PluginError
+from routerd.profiling.index import ProfileIndex
 from routerd.served_models import ServedModels
 
 GROUP = "routerd"
@@ -149,10 +150,18 @@ def _is_enabled(name: str, table: dict[str, Any]) -> bool:
 class PluginHost:
     """Loads the enabled plugins, calls their hooks, and owns what they registered."""
 
-    def __init__(self, settings: Settings, database: Database, eps: Iterable[EntryPoint] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        eps: Iterable[EntryPoint] | None = None,
+        *,
+        profiles: ProfileIndex | None = None,
+    ) -> None:
         self.settings = settings
         self.database = database
         self.models: ServedModels | None = None  # set by the gateway before `load()`, for every context
+        self.profiles = profiles if profiles is not None else ProfileIndex()
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
@@ -279,6 +288,7 @@ class PluginHost:
             log=logging.getLogger(f"routerd.plugin.{record.name}"),
             database=self.database,
             models=self.models,
+            profiles=self.profiles,
         )
         others = [p for p in self.pm.get_plugins() if self.pm.get_name(p) != record.name]
         caller = self.pm.subset_hook_caller(hook, remove_plugins=others)

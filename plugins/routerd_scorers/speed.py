@@ -1,9 +1,11 @@
 """Builtin plugin ``speed``: prefer models that answer fast.
 
 Once the gateway has seen a model answer, its measured latency (a moving average, from ``learn``)
-decides; until then an estimate from its size does, in the same unit (about
-``ms_per_sqrt_billion`` x the square root of its size in billions of parameters), with half the
-weight.
+decides; until then its profiled latency (``context.profiles``: the median over the profiling suite's
+prompts of the request's category, or of all of them) does; for a model not yet profiled, an estimate
+from its size, in the same unit (about ``ms_per_sqrt_billion`` x the square root of its size in
+billions of parameters), with half the weight. The ``profiles`` scorer leaves speed to this one, so a
+profile's latency counts once.
 """
 
 from __future__ import annotations
@@ -32,10 +34,15 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class SpeedScorer(PerModelScorer):
     name = "speed"
 
-    def __init__(self, weight: float, target_latency_ms: float, ms_per_sqrt_billion: float = 100.0) -> None:
+    def __init__(
+        self, weight: float, target_latency_ms: float, ms_per_sqrt_billion: float = 100.0, profiles=None
+    ) -> None:
         self.weight = weight
         self.target = target_latency_ms
         self.per_sqrt_billion = ms_per_sqrt_billion
+        self.profiles = profiles  # a routerd.profiling.ProfileIndex, or None
+        # (backend, model, category) -> (the profile it was made from, its contribution), as in `profiles`
+        self._profiled: dict[tuple[str, str, str], tuple[object, routerd.Contribution | None]] = {}
         self.latency: dict[str, float] = {}  # model -> moving average of total latency (ms)
 
     async def learn(self, outcome: routerd.Outcome) -> None:
@@ -49,6 +56,14 @@ class SpeedScorer(PerModelScorer):
         if measured is not None:
             score = self.target / (self.target + measured)
             return routerd.Contribution(score, self.weight, f"answers in {measured:.0f} ms on average", "efficiency")
+        profile = self.profiles.get(model) if self.profiles is not None else None
+        if profile is not None:
+            key = (model.backend, model.name, features.category)
+            made = self._profiled.get(key)
+            if made is None or made[0] is not profile:
+                made = self._profiled[key] = (profile, self._from_profile(profile, features.category))
+            if made[1] is not None:
+                return made[1]
         if model.parameters is None:
             return None
         estimate = self.per_sqrt_billion * math.sqrt(model.parameters / B)
@@ -56,8 +71,17 @@ class SpeedScorer(PerModelScorer):
         reason = f"{model.parameters / B:.1f}B: about {estimate:.0f} ms expected (not measured yet)"
         return routerd.Contribution(score, self.weight * 0.5, reason, "efficiency")
 
+    def _from_profile(self, profile, category: str) -> routerd.Contribution | None:
+        figures = profile.for_prompt(category)
+        if figures.latency_ms is None:
+            return None
+        score = self.target / (self.target + figures.latency_ms)
+        scope = f"{figures.category} prompts" if figures.category == category else "its suite"
+        reason = f"profiled {profile.profiled_at:%Y-%m-%d}: {figures.latency_ms:.0f} ms for {scope}"
+        return routerd.Contribution(score, self.weight, reason, "efficiency")
+
 
 @routerd.hookimpl
 def register_scorers(register, context: routerd.PluginContext) -> None:
     settings: Settings = context.settings
-    register(SpeedScorer(settings.weight, settings.target_latency_ms, settings.ms_per_sqrt_billion))
+    register(SpeedScorer(settings.weight, settings.target_latency_ms, settings.ms_per_sqrt_billion, context.profiles))

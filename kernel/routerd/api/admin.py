@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, Router, get
+from litestar import Request, Router, get, post
 
 from routerd.auth import require_admin
-from routerd.errors import NotFound
+from routerd.errors import InvalidRequest, NotFound
+from routerd.profiling import report
 
 
 @get("/plugins")
@@ -70,8 +71,70 @@ async def explain_decision(request: Request, decision_id: str) -> dict[str, Any]
     return found
 
 
+@get("/profiles")
+async def list_profiles(request: Request) -> dict[str, Any]:
+    """Every profiled model's latest profile (per-category quality and speed, suite version, date, judged and
+    unjudged counts), the models due for profiling, and the run in progress on this replica."""
+    gateway = request.app.state.gateway
+    profiler = gateway.profiling.profiler
+    runs = await profiler.repository.latest()
+    models = [
+        report.run_view(r, model=report.public_id(gateway.catalog, r.backend, r.name), suite=profiler.suite)
+        for r in runs
+    ]
+    enabled = gateway.settings.profiling.enabled
+    due = [e.id for e in await profiler.due(profiler.chat_models()) if not profiler.skipped(e)] if enabled else []
+    return {
+        "suite": report.suite_view(profiler.suite),
+        "enabled": enabled,
+        "running": profiler.progress.describe() if profiler.progress is not None else None,
+        "due": due,
+        "models": sorted(models, key=lambda m: m["model"]),
+    }
+
+
+@get("/profiles/{model:path}")
+async def model_profiles(request: Request, model: str) -> dict[str, Any]:
+    """One model's latest profile with every prompt's score, verdict and timings, and its history (newest first)."""
+    gateway = request.app.state.gateway
+    profiler = gateway.profiling.profiler
+    backend, name = await report.resolve(gateway.catalog, profiler.repository, model.lstrip("/"))
+    runs = await profiler.repository.history(backend, name)
+    public = report.public_id(gateway.catalog, backend, name)
+    if not runs:
+        raise NotFound(f"the model {public!r} has no profile yet", code="profile_not_found")
+    return {
+        "model": public,
+        "backend": backend,
+        "name": name,
+        "latest": report.run_view(runs[0], model=public, suite=profiler.suite, prompts=True),
+        "history": [report.run_view(run, model=public, suite=profiler.suite) for run in runs],
+    }
+
+
+@post("/reprofile", status_code=202)
+async def reprofile(request: Request) -> dict[str, Any]:
+    """Profile again in the background: the models due (``?force=true``: every chat model, or ``?model=``)."""
+    flag = request.query_params.get("force", "false").lower()
+    if flag not in ("true", "false", "1", "0"):
+        raise InvalidRequest("force must be true or false", param="force")
+    force = flag in ("true", "1")
+    job = request.app.state.gateway.profiling
+    scheduled = job.request(model=request.query_params.get("model"), force=force)
+    return {"scheduled": scheduled, "force": force, "running": job.running}
+
+
 router = Router(
     path="/admin",
-    route_handlers=[list_plugins, benchmark_status, list_benchmarks, list_models, explain_decision],
+    route_handlers=[
+        list_plugins,
+        benchmark_status,
+        list_benchmarks,
+        list_models,
+        explain_decision,
+        list_profiles,
+        model_profiles,
+        reprofile,
+    ],
     guards=[require_admin],
 )

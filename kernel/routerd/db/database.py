@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from routerd.db import migrate
 from routerd.db.engine import create_engine, normalise_url, session_factory
+from routerd.errors import RouterdError
 
 log = logging.getLogger("routerd.db")
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(RouterdError):
     """The database does not answer; the message names it (password masked) and says why."""
 
 

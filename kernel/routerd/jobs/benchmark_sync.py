@@ -16,16 +16,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import Any
-
-from sqlalchemy import text
 
 from routerd.benchmarks.fields import Screened, allowed_benchmarks, screen
 from routerd.benchmarks.merge import BenchmarkIndex
 from routerd.benchmarks.repository import BenchmarkRepository, SyncStatus
 from routerd.config import BenchmarkSettings
+from routerd.db.advisory import replica_lock
 from routerd.db.database import Database
 
 log = logging.getLogger("routerd.benchmarks")
@@ -108,7 +106,7 @@ class BenchmarkSync:
     async def run_due(self, *, force: bool = False) -> float:
         """Sync the selected sources that are due (all of them with `force`); return the seconds until the
         next one is due."""
-        async with self._round, self._replica_lock() as acquired:
+        async with self._round, replica_lock(self.database, SYNC_LOCK_ID) as acquired:
             if not acquired:
                 log.info("benchmark sync: another replica holds the lock; skipping this round")
                 return min(LOCK_BUSY_WAIT, self.settings.retry_interval)
@@ -151,28 +149,6 @@ class BenchmarkSync:
             await self.repository.sync_finished(name, at=utcnow(), ok=ok, records=stored, error=error)
         except Exception as exc:
             log.warning("benchmark source %s: recording its status failed: %s", name, type(exc).__name__)
-
-    @asynccontextmanager
-    async def _replica_lock(self) -> AsyncIterator[bool]:
-        """On PostgreSQL, the session advisory lock of the benchmark sync (False when another replica holds
-        it); elsewhere, always True. The lock is released on the way out, or dies with its connection."""
-        engine = self.database.engine
-        if engine.dialect.name != "postgresql":
-            yield True
-            return
-        async with engine.connect() as conn:
-            acquired = (await conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": SYNC_LOCK_ID})).scalar()
-            await conn.commit()  # hold the lock, not a transaction
-            try:
-                yield bool(acquired)
-            finally:
-                if acquired:
-                    try:
-                        await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SYNC_LOCK_ID})
-                        await conn.commit()
-                    except BaseException:
-                        await conn.invalidate()  # closing the session releases the lock
-                        raise
 
     # -- reading --------------------------------------------------------------------------------------------
     async def statuses(self) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from routerd.catalog import Catalog
 
@@ -16,13 +17,18 @@ class Discovery:
         self.catalog = catalog
         self.interval = interval
         self._task: asyncio.Task | None = None
+        # Called with the public ids of the models that appeared, once they are recorded (the profiler's trigger).
+        self.listeners: list[Callable[[set[str]], None]] = []
 
     async def run_once(self) -> None:
-        await self.catalog.refresh()
+        appeared, _ = await self.catalog.refresh()
         try:
             await self.catalog.record()
         except Exception:
             log.exception("discovery: recording the catalog failed")
+        if appeared:
+            for listener in self.listeners:
+                listener(appeared)
 
     async def start(self) -> None:
         """A first poll before the gateway reports ready, then one every `interval` seconds."""

@@ -25,8 +25,8 @@ NETWORK_PLUGINS = ("hf_leaderboard", "lmsys_arena")
 def make_settings(data_dir: Path, config: Mapping[str, Any] | None = None) -> Settings:
     """Settings from a dict shaped like the TOML file, with `data_dir` (and so the SQLite
     database) in a test's own folder, `TEST_ADMIN_KEY` as the admin key, and the ``local``
-    backend off and the `NETWORK_PLUGINS` off unless `config` has a table for them. Environment
-    variables are not read."""
+    backend off and the `NETWORK_PLUGINS` off unless `config` has a table for them, and background
+    profiling off unless `config` sets ``profiling.enabled``. Environment variables are not read."""
     tree: dict[str, Any] = {"data_dir": str(data_dir), **(config or {})}
     plugins = {name: dict(table) for name, table in tree.get("plugins", {}).items()}
     plugins.setdefault("apikey_auth", {}).setdefault("admin_api_key", TEST_ADMIN_KEY)
@@ -36,6 +36,8 @@ def make_settings(data_dir: Path, config: Mapping[str, Any] | None = None) -> Se
     for name in NETWORK_PLUGINS:
         plugins.setdefault(name, {"enabled": False})
     tree["plugins"] = plugins
+    # Background profiling would send every model the whole suite: off unless the test switches it on.
+    tree["profiling"] = {"enabled": False, **tree.get("profiling", {})}
     try:
         return msgspec.convert(tree, Settings, strict=False)
     except msgspec.ValidationError as exc:

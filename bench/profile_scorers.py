@@ -1,0 +1,87 @@
+"""What reading runtime profiles costs a routing decision: the ``profiles`` scorer and the ``speed`` scorer with
+profiles, side by side with builtin scorers that read no profile (``size_fit``, ``speed`` on its size estimate).
+
+    .venv/bin/python bench/profile_scorers.py [--models 50] [--decisions 2000] [--rounds 5]
+
+Each line: microseconds per decision (one ``score()`` over every candidate), best of `--rounds` rounds (the
+machine is shared and noisy), and the ratio to ``size_fit``. Every model has a profile with three categories;
+the prompt's category is one of them. The target: reading profiles costs no more per decision than a scorer that
+reads none (ratio <= 1), since the request path asks every scorer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import time
+
+from routerd import ModelInfo, PromptFeatures
+from routerd.profiling import CategoryProfile, ProfileIndex, RuntimeProfile
+from routerd_scorers.profiles import ProfilesScorer
+from routerd_scorers.size_fit import SizeFitScorer
+from routerd_scorers.speed import SpeedScorer
+
+
+def profiles_for(models: list[ModelInfo]) -> ProfileIndex:
+    index = ProfileIndex()
+    now = dt.datetime.now(dt.UTC)
+    categories = {
+        name: CategoryProfile(
+            category=name,
+            quality=0.6,
+            samples=4,
+            judged=3,
+            unjudged=1,
+            ttft_ms=120,
+            tokens_per_second=40,
+            latency_ms=900,
+        )
+        for name in ("math", "coding", "general")
+    }
+    index.replace(
+        RuntimeProfile(backend=m.backend, model=m.name, suite_version="bench+0", profiled_at=now, categories=categories)
+        for m in models
+    )
+    return index
+
+
+async def per_decision(scorer, features: PromptFeatures, models: list[ModelInfo], decisions: int, rounds: int) -> float:
+    for _ in range(200):  # warm up (and fill any cache a scorer keeps)
+        await scorer.score(features, models)
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(decisions):
+            await scorer.score(features, models)
+        best = min(best, (time.perf_counter() - started) / decisions)
+    return best * 1e6
+
+
+async def main(args: argparse.Namespace) -> None:
+    models = [
+        ModelInfo(name=f"model-{i}", backend="ollama", parameters=(i + 1) * 1_000_000_000) for i in range(args.models)
+    ]
+    index = profiles_for(models)
+    features = PromptFeatures(text="Write a Python function that merges intervals.", category="coding")
+    scorers = [
+        ("size_fit (reads no profile)", SizeFitScorer(1.0)),
+        ("speed, size estimate (no profiles)", SpeedScorer(1.0, 500.0)),
+        ("speed, profiled latency", SpeedScorer(1.0, 500.0, profiles=index)),
+        ("profiles", ProfilesScorer(index, 2.0)),
+    ]
+    baseline = None
+    print(f"{args.models} candidates, best of {args.rounds} rounds of {args.decisions} decisions")
+    for label, scorer in scorers:
+        micros = await per_decision(scorer, features, models, args.decisions, args.rounds)
+        baseline = baseline or micros
+        print(f"  {label:38s} {micros:8.1f} us per decision  {micros / args.models:6.2f} us per candidate  "
+              f"x{micros / baseline:.2f} of size_fit")  # fmt: skip
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=50)
+    parser.add_argument("--decisions", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    asyncio.run(main(parser.parse_args()))
