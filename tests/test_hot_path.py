@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from unittest import mock
 
 import pytest
@@ -144,3 +145,53 @@ def test_a_streamed_answer_is_signed_as_the_same_answer_in_one_piece(answer):
         hold = signature.holdback()
         streamed = "".join(hold.feed(part) for part in parts) + hold.finish()
         assert streamed == signature.strip(answer), parts
+
+
+FEATURE_TEXTS = [
+    "Say hello.",
+    "WRITE A PYTHON FUNCTION THAT SORTS A LIST; IT MUST HANDLE EDGE CASES.",
+    "Solve 3 + 4 = x. How Many apples? Respond Only In JSON format.",
+    "A) one\nB) two\nC) three\nD) four\nWhich of the following is TRUE OR FALSE?",
+    "def f(x):\n    return x;\nclass Bar:\n  pass\n#include <stdio.h>\nimport os",
+    "Kelvin \u212a and long \u017f: \u017fummarize, \u212aey points",  # match ASCII letters only under IGNORECASE
+    "\u0130stanbul \u0130E ve \u0130L, translate into English",  # lower-cased, a dotted I grows a character
+    "Wie kann ich die Liste sortieren und was ist der schnellste Weg?",
+    "\u5982\u4f55\u5728Python\u4e2d\u5bf9\u5217\u8868\u8fdb\u884c\u6392\u5e8f",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", FEATURE_TEXTS)
+def test_feature_patterns_find_what_the_patterns_as_written_find(text):
+    """Prompt features match case-insensitive patterns through case-sensitive twins on lower-cased
+    ASCII text (faster); every count must be the original pattern's, whatever the text."""
+    from routerd.routing import features
+
+    wrapped = [p for signals in features._SIGNAL_PATTERNS.values() for p, _ in signals]
+    wrapped += [features._GREETING_PATTERN, features._CONSTRAINT_PATTERN, features._HARD_PATTERN]
+    wrapped += [features._JSON_PATTERN]
+    assert sum(p.twin is not None for p in wrapped) >= 10  # the fast path is really taken
+    subject = features._Text(text)
+    for pattern in wrapped:
+        for cap in (1, 2, 5, 100):
+            assert pattern.count(subject, cap) == min(len(pattern.pattern.findall(text)), cap), pattern.pattern
+        assert pattern.search(subject) == bool(pattern.pattern.search(text))
+        assert pattern.match(subject) == bool(pattern.pattern.match(text))
+
+
+@pytest.mark.parametrize(
+    ("source", "flags", "twin"),
+    [
+        (r"\b(python|code)\b", re.I, True),
+        (r"\bdef \w+\(", 0, False),  # case-sensitive already
+        (r"\b(Python)\b", re.I, False),  # an upper-case letter would not meet lower-cased text
+        (r"[A-D]\)", re.I, False),
+        (r"\x41pi", re.I, False),  # an escape that spells a letter
+        (r"(?-i:api)|code", re.I, False),  # inline flags
+        ("caf\u00e9", re.I, False),  # not ASCII
+    ],
+)
+def test_only_patterns_safe_to_match_on_lower_cased_text_get_a_twin(source, flags, twin):
+    from routerd.routing.features import _case_sensitive_twin
+
+    assert (_case_sensitive_twin(re.compile(source, flags)) is not None) == twin
