@@ -264,20 +264,25 @@ class Series:
 
 
 def measure(
-    args: argparse.Namespace, direct: str, gateway: str, gateway_pid: int
+    args: argparse.Namespace, direct: str, gateways: dict[str, tuple[str, int]]
 ) -> dict[tuple[str, int, str], Series]:
+    """Every run: `gateways` maps "gateway" (and "baseline", when compared) to (URL, pid)."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     loadgen = ctx.Process(target=_loadgen_main, args=(child,), daemon=True)
     loadgen.start()
     results: dict[tuple[str, int, str], Series] = {}
-    urls = {"direct": direct + "/chat/completions", "gateway": gateway + "/v1/chat/completions"}
+    urls = {"direct": direct + "/chat/completions"}
+    pids: dict[str, int | None] = {"direct": None}
+    for target, (base, pid) in gateways.items():
+        urls[target], pids[target] = base + "/v1/chat/completions", pid
+    targets = list(urls)
     try:
         for round_ in range(args.rounds):
             for kind in args.kinds:
                 for concurrency in args.concurrency:
-                    order = ("direct", "gateway") if (round_ + concurrency) % 2 == 0 else ("gateway", "direct")
-                    for target in order:
+                    forward = (round_ + concurrency) % 2 == 0
+                    for target in targets if forward else targets[::-1]:
                         parent.send(
                             {
                                 "url": urls[target],
@@ -286,7 +291,7 @@ def measure(
                                 "requests": args.requests,
                                 "concurrency": concurrency,
                                 "seconds": args.run_timeout,
-                                "watch_pid": gateway_pid if target == "gateway" else None,
+                                "watch_pid": pids[target],
                             }
                         )
                         # a run is bounded by run_timeout; the warm-up by as much again
@@ -298,7 +303,7 @@ def measure(
                             raise RuntimeError(f"the load generator died (exit code {loadgen.exitcode})") from None
                         results.setdefault((kind, concurrency, target), Series()).add(result)
                         print(
-                            f"  round {round_ + 1}/{args.rounds} {kind:6} c={concurrency:<3} {target:7} "
+                            f"  round {round_ + 1}/{args.rounds} {kind:6} c={concurrency:<3} {target:8} "
                             f"{result['rps']:8.0f} req/s  errors {result['error_count']}",
                             file=sys.stderr,
                             flush=True,
@@ -346,6 +351,8 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, str], Series]
         " gw cpu/req: the gateway process's CPU time per request, median of rounds: the figure least moved by a\n"
         " noisy machine; gen cpu/req: the load generator's own CPU time per request through the gateway)"
     )
+    if args.baseline_env:
+        compare_baseline(args, results)
 
     ok = True
     errors = {key: s for key, s in results.items() if s.errors}
@@ -376,6 +383,30 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, str], Series]
     return ok
 
 
+def compare_baseline(args: argparse.Namespace, results: dict[tuple[str, int, str], Series]) -> None:
+    """The gateway beside the baseline gateway (`--baseline-env`), measured in the same rounds."""
+    print()
+    print(f"baseline: the gateway with {' '.join(args.baseline_env)}, in the same rounds")
+    header = (
+        f"{'kind':6} {'conc':>4} | {'baseline req/s':>14} {'gateway req/s':>13} {'ratio':>6} | "
+        f"{'baseline p50':>12} {'gw p50':>8} | {'baseline cpu/req':>16} {'gw cpu/req':>10} {'ratio':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for kind in args.kinds:
+        first = kind == "stream"
+        for concurrency in args.concurrency:
+            b, g = results[(kind, concurrency, "baseline")], results[(kind, concurrency, "gateway")]
+            ratio = g.median_rps / b.median_rps if b.median_rps else float("nan")
+            cpu_b, cpu_g = b.median_cpu, g.median_cpu
+            cpu_ratio = f"{cpu_g / cpu_b:>6.2f}" if cpu_b and cpu_g else f"{'-':>6}"
+            print(
+                f"{kind:6} {concurrency:>4} | {b.median_rps:>14,.0f} {g.median_rps:>13,.0f} {ratio:>6.2f} | "
+                f"{b.p(50, first):>10.3f}ms {g.p(50, first):>6.3f}ms | "
+                f"{cpu_b or float('nan'):>14,.0f}us {cpu_g or float('nan'):>8,.0f}us {cpu_ratio}"
+            )
+
+
 def _verdict(met: bool) -> str:
     return "MET" if met else "NOT MET"
 
@@ -394,44 +425,61 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="extra environment for the gateway (repeatable)",
     )
+    parser.add_argument(
+        "--baseline-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also run a second gateway with this extra environment (repeatable), measured in the same rounds: "
+        "e.g. PYTHONPATH=<other checkout>/kernel:<other checkout>/plugins for before/after figures",
+    )
     args = parser.parse_args(argv)
     if args.requests < 1 or args.rounds < 1 or min(args.concurrency) < 1:
         parser.error("--requests, --rounds and --concurrency must be positive")
     if args.run_timeout <= 0:
         parser.error("--run-timeout must be positive")
-    if any("=" not in item for item in args.gateway_env):
-        parser.error("--gateway-env takes KEY=VALUE")
+    if any("=" not in item for item in args.gateway_env + args.baseline_env):
+        parser.error("--gateway-env and --baseline-env take KEY=VALUE")
     extra_env = dict(item.split("=", 1) for item in args.gateway_env)
+    baseline_env = dict(item.split("=", 1) for item in args.baseline_env)
     # A plain `kill` stops the processes started here too (SystemExit runs the `finally` below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    mock = gateway = None
+    mock = None
+    processes: dict[str, subprocess.Popen] = {}
     data_dir = tempfile.mkdtemp(prefix="routerd-bench-")
     try:
         mock, upstream = mock_upstream.spawn()
-        gateway, base = start_gateway(upstream, data_dir, Path(data_dir) / "gateway.log", extra_env)
-        problems, scorers = check_gateway(base)
-        if problems:
-            print("the gateway does not answer as it should:\n  " + "\n  ".join(problems), file=sys.stderr)
-            return 1
-        print(
-            f"mock upstream {upstream}, gateway {base} (scorers: {', '.join(scorers)}); measuring...",
-            file=sys.stderr,
-            flush=True,
-        )
+        gateways: dict[str, tuple[str, int]] = {}
+        for target, env in (("gateway", extra_env), ("baseline", baseline_env if args.baseline_env else None)):
+            if env is None:
+                continue
+            folder = Path(data_dir) / target
+            folder.mkdir()
+            process, base = start_gateway(upstream, str(folder), folder / "gateway.log", env)
+            processes[target] = process
+            problems, scorers = check_gateway(base)
+            if problems:
+                print(f"the {target} does not answer as it should:\n  " + "\n  ".join(problems), file=sys.stderr)
+                return 1
+            gateways[target] = (base, process.pid)
+            print(f"{target} {base} routes with the scorers {', '.join(scorers)}", file=sys.stderr, flush=True)
+        print(f"mock upstream {upstream}; measuring...", file=sys.stderr, flush=True)
         loads = [f"{os.getloadavg()[0]:.1f}"]
-        results = measure(args, upstream, base, gateway.pid)
+        results = measure(args, upstream, gateways)
         loads.append(f"{os.getloadavg()[0]:.1f}")
         ok = report(args, results, loads)
-        written = decisions_written(data_dir)
-        if written is not None:
-            sent = sum(series.sent for (_, _, target), series in results.items() if target == "gateway")
-            print(
-                f"audit log: {written:,} decisions written for {sent:,} requests sent through the gateway "
-                f"(and {CHECK_CHATS} before, to check its answers)"
-            )
-        if gateway.poll() is not None:
-            print("the gateway exited during the run", file=sys.stderr)
+        for target in gateways:
+            written = decisions_written(str(Path(data_dir) / target))
+            if written is not None:
+                sent = sum(series.sent for (_, _, name), series in results.items() if name == target)
+                print(
+                    f"audit log ({target}): {written:,} decisions written for {sent:,} requests sent through it "
+                    f"(and {CHECK_CHATS} before, to check its answers)"
+                )
+        exited = [target for target, process in processes.items() if process.poll() is not None]
+        if exited:
+            print(f"the {' and the '.join(exited)} exited during the run", file=sys.stderr)
             return 1
         errors = any(series.errors for series in results.values())
         if not ok:
@@ -444,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         print("overhead: interrupted", file=sys.stderr)
         return 130
     finally:
-        stop(gateway)
+        for process in processes.values():
+            stop(process)
         stop(mock)
         shutil.rmtree(data_dir, ignore_errors=True)
 

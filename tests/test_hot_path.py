@@ -195,3 +195,111 @@ def test_only_patterns_safe_to_match_on_lower_cased_text_get_a_twin(source, flag
     from routerd.routing.features import _case_sensitive_twin
 
     assert (_case_sensitive_twin(re.compile(source, flags)) is not None) == twin
+
+
+class RecordingTransport:
+    """Stands in for the socket transport under `CoalescingTransport`: records each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def get_write_buffer_size(self) -> int:
+        return 7
+
+    def get_extra_info(self, name: str, default=None):
+        return {"peername": ("127.0.0.1", 5)}.get(name, default)
+
+
+def test_writes_of_one_event_loop_step_leave_in_one_write():
+    async def scenario() -> None:
+        from routerd.http_server import CoalescingTransport
+
+        raw = RecordingTransport()
+        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        transport.write(b"")
+        transport.writelines([b"{", b"}"])
+        assert raw.writes == [] and transport.get_write_buffer_size() == 7 + 21
+        assert transport.get_extra_info("peername") == ("127.0.0.1", 5)  # the rest is the transport's
+        await asyncio.sleep(0)
+        assert raw.writes == [b"HTTP/1.1 200 OK\r\n\r\n{}"]
+        transport.write(b"data: 1\n\n")  # a later step: a write of its own
+        await asyncio.sleep(0)
+        transport.write(b"last")
+        transport.close()  # what is held goes out before the close
+        assert raw.writes[1:] == [b"data: 1\n\n", b"last"] and raw.closed
+        await asyncio.sleep(0)  # the scheduled flush finds nothing more to send
+        assert len(raw.writes) == 3
+
+        raw = RecordingTransport()
+        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        transport.write(b"dropped")
+        transport.abort()
+        await asyncio.sleep(0)
+        assert raw.writes == [] and raw.aborted
+
+    asyncio.run(scenario())
+
+
+def _exchange(port: int, payload: bytes, responses: int) -> tuple[list[bytes], bool]:
+    """Send raw bytes; read `responses` HTTP responses (Content-Length framed); and whether the
+    server then closed the connection."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(payload)
+        data, found = b"", []
+        while len(found) < responses:
+            head_end = data.find(b"\r\n\r\n")
+            if head_end != -1:
+                head = data[:head_end].lower()
+                length = int(head.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+                if len(data) >= head_end + 4 + length:
+                    found.append(data[: head_end + 4 + length])
+                    data = data[head_end + 4 + length :]
+                    continue
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        sock.settimeout(2)
+        try:
+            closed = sock.recv(1) == b""
+        except TimeoutError:
+            closed = False
+    return found, closed
+
+
+def test_the_served_gateway_answers_keep_alive_pipelined_and_closing_clients(tmp_path):
+    from servers import running_gateway
+
+    app = build_app(tmp_path, {}, [FAKE_PLUGIN])
+    body = json.dumps({"model": "fake-small", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    request = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    request += b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    closing = request.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n")
+    with running_gateway(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+        pipelined, still_open = _exchange(port, request * 3, 3)
+        last, closed = _exchange(port, request + closing, 2)
+        bad, bad_closed = _exchange(port, b"NOT HTTP\r\n\r\n", 1)
+    for response in pipelined + last:
+        head, answer = response.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200 OK") and b"x-routerd-model: fake-small" in head
+        assert json.loads(answer)["choices"][0]["message"]["content"].endswith("Model: fake-small")
+    assert not still_open and closed  # keep-alive stays open; Connection: close is honoured
+    assert bad[0].startswith(b"HTTP/1.1 400") and bad_closed

@@ -8,7 +8,9 @@ at once and written to the database when the request ends.
 
 from __future__ import annotations
 
-import uuid
+import os
+import time
+from functools import partial
 
 from routerd.catalog import Catalog, CatalogEntry
 from routerd.errors import InvalidRequest, ModelNotFound
@@ -46,7 +48,7 @@ class Router:
     ) -> RoutingDecision:
         features = extract_features(request)
         needs = Needs(vision=features.needs_vision, tools=features.needs_tools, prompt_tokens=features.prompt_tokens)
-        decision_id = f"rd-{uuid.uuid4().hex}"
+        decision_id = new_decision_id()
         if pinned is not None:
             entry = self.catalog.get(pinned)
             if entry is None:
@@ -55,7 +57,7 @@ class Router:
             if problem:
                 raise InvalidRequest(f"the model {pinned!r} {problem}", param="model", code="model_incapable")
             explained = [{"model": entry.id, "backend": entry.info.backend, "pinned": True}]
-            decision = RoutingDecision(decision_id, [entry], pinned=True, reasons={entry.id: "pinned by the request"})
+            decision = RoutingDecision(decision_id, [entry], pinned=True)
         else:
             fit, unfit = self.candidates(needs)
             if not fit:
@@ -66,10 +68,8 @@ class Router:
                 detail = f" with {' and '.join(wanted)}" if wanted else ""
                 raise ModelNotFound(f"no model{detail} is available for this request", code="no_capable_model")
             scored = await score_candidates(self.scorers, features, fit, preference, self.budget)
-            explained = [s.explain() for s in scored]
-            explained += [{"model": model, "excluded": reason} for model, reason in unfit.items()]
-            reasons = {s.entry.id: _summary(s) for s in scored}
-            decision = RoutingDecision(decision_id, [s.entry for s in scored], pinned=False, reasons=reasons)
+            explained = partial(explain, scored, unfit)  # built when the audit log needs it
+            decision = RoutingDecision(decision_id, [s.entry for s in scored], pinned=False, scored=scored)
         decision.record = DecisionRecord(
             id=decision_id,
             principal=principal.subject,
@@ -85,7 +85,13 @@ class Router:
         return decision
 
 
-def _summary(scored) -> str:
-    best = sorted(scored.contributions.items(), key=lambda kv: -kv[1].weight)[:2]
-    parts = "; ".join(f"{name}: {c.reason}" for name, c in best if c.reason)
-    return f"score {scored.total:.2f}" + (f" ({parts})" if parts else "")
+def explain(scored: list, unfit: dict[str, str]) -> list[dict]:
+    """The audit log's view of a decision: every candidate scored, then every model left out."""
+    return [s.explain() for s in scored] + [{"model": model, "excluded": reason} for model, reason in unfit.items()]
+
+
+def new_decision_id() -> str:
+    """``rd-`` and 32 hex digits: the time in milliseconds, then 80 random bits. Ids made later
+    sort later, so the audit log's primary-key index grows at its end (as with UUIDv7) instead
+    of at random places; 80 bits from the system's random source keep them unguessable."""
+    return f"rd-{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"

@@ -42,6 +42,12 @@ class ScoredCandidate:
             },
         }
 
+    def summary(self) -> str:
+        """The total and the reasons of the two weightiest contributions."""
+        best = sorted(self.contributions.items(), key=lambda kv: -kv[1].weight)[:2]
+        parts = "; ".join(f"{name}: {c.reason}" for name, c in best if c.reason)
+        return f"score {self.total:.2f}" + (f" ({parts})" if parts else "")
+
 
 def _mean(values: list[tuple[float, float]], default: float = 0.5) -> float:
     weight = sum(w for _, w in values)
