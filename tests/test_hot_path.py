@@ -303,3 +303,27 @@ def test_the_served_gateway_answers_keep_alive_pipelined_and_closing_clients(tmp
         assert json.loads(answer)["choices"][0]["message"]["content"].endswith("Model: fake-small")
     assert not still_open and closed  # keep-alive stays open; Connection: close is honoured
     assert bad[0].startswith(b"HTTP/1.1 400") and bad_closed
+
+
+def _strip_from_the_start(signature: Signature, text: str) -> str:
+    """What `Signature.strip` must return: the trailing-signature pattern applied to the whole text
+    until nothing more is removed."""
+    while True:
+        stripped = signature._trailing.sub("", text)
+        if stripped == text:
+            return text
+        text = stripped
+
+
+@pytest.mark.parametrize("template", ["\n\nModel: {model}", "-- {model} --", "{model}", "by {model} ({model})"])
+def test_stripping_a_signature_looks_only_near_the_end_and_finds_the_same(template):
+    signature = Signature(template)
+    rng = random.Random(template)
+    pieces = ["Model: ", "Model:", "-- ", " --", "by ", " (", ")", "x-7b", "\n", "\n\n", " ", "\t", "\r"]
+    pieces += ["\u00a0", "a", "word ", "y" * 190, "z" * 205, "Model: " + "m" * 199, "Model: " + "m" * 201]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        if rng.random() < 0.5:
+            text += signature.render(rng.choice(["x-7b", "big model", "m" * 200]))
+            text += rng.choice(["", "\n", "  \n ", "\u00a0"])
+        assert signature.strip(text) == _strip_from_the_start(signature, text), repr(text)
