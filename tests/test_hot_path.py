@@ -327,3 +327,14 @@ def test_stripping_a_signature_looks_only_near_the_end_and_finds_the_same(templa
             text += signature.render(rng.choice(["x-7b", "big model", "m" * 200]))
             text += rng.choice(["", "\n", "  \n ", "\u00a0"])
         assert signature.strip(text) == _strip_from_the_start(signature, text), repr(text)
+
+
+def test_the_app_collects_young_objects_less_often_while_it_runs(tmp_path):
+    import gc
+
+    from routerd.app import GC_YOUNG_THRESHOLD
+
+    before = gc.get_threshold()
+    with TestClient(build_app(tmp_path, {}, [FAKE_PLUGIN])):
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+    assert gc.get_threshold() == before
