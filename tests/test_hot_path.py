@@ -338,3 +338,18 @@ def test_the_app_collects_young_objects_less_often_while_it_runs(tmp_path):
     with TestClient(build_app(tmp_path, {}, [FAKE_PLUGIN])):
         assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
     assert gc.get_threshold() == before
+
+
+def test_decision_ids_are_unique_unguessable_and_in_time_order():
+    import time
+
+    from routerd.routing.engine import DecisionIds
+
+    ids = DecisionIds()
+    first = [ids() for _ in range(1000)]  # more than one pool of random bytes
+    time.sleep(0.002)
+    later = ids()
+    assert len(set(first)) == 1000
+    assert all(i.startswith("rd-") and len(i) == 35 and int(i[3:], 16) >= 0 for i in first)
+    assert later > max(first)  # a later millisecond sorts later
+    assert len({i[15:] for i in first}) == 1000  # the 80 random bits differ every time

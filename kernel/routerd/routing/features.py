@@ -76,8 +76,11 @@ class _Pattern:
         if not text.raw:
             return 0
         pattern, subject = self._pick(text)
+        first = pattern.search(subject)  # most patterns find nothing: one search, no iterator
+        if first is None:
+            return 0
         found = 0
-        for _ in pattern.finditer(subject):
+        for _ in pattern.finditer(subject, first.start()):  # the same matches: none starts earlier
             found += 1
             if found >= cap:
                 break
@@ -221,8 +224,11 @@ def detect_language(text: str) -> str:
                 if len(pattern.findall(scripts)) >= 3:
                     return code
         words = Counter(w.lower() for w in _WORD.findall(sample))
+    common = words.keys() & _ALL_STOPWORDS
+    if not common:
+        return "en"
     hits = dict.fromkeys(_STOPWORDS, 0)
-    for word in words.keys() & _ALL_STOPWORDS:
+    for word in common:
         for code in _LANGUAGES_OF[word]:
             hits[code] += words[word]
     best, most = "en", 0

@@ -79,8 +79,11 @@ def combine(
         q, e = _mean(quality), _mean(efficiency)
         total = (preference * q + (1 - preference) * e) * multiplier
         scored.append(ScoredCandidate(entry, q, e, total, mine))
-    order = {id(s.entry): i for i, s in enumerate(scored)}
-    return sorted(scored, key=lambda s: (-s.total, order[id(s.entry)]))
+    return sorted(scored, key=_best_first)  # a stable sort: ties keep the catalog's order
+
+
+def _best_first(scored: ScoredCandidate) -> float:
+    return -scored.total
 
 
 async def score_candidates(
