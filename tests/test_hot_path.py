@@ -353,3 +353,22 @@ def test_decision_ids_are_unique_unguessable_and_in_time_order():
     assert all(i.startswith("rd-") and len(i) == 35 and int(i[3:], 16) >= 0 for i in first)
     assert later > max(first)  # a later millisecond sorts later
     assert len({i[15:] for i in first}) == 1000  # the 80 random bits differ every time
+
+
+def test_the_diversity_scorer_keeps_its_counts_as_its_window_moves():
+    from collections import Counter
+
+    from routerd import Outcome, PromptFeatures
+    from routerd_scorers.diversity import DiversityScorer
+
+    scorer = DiversityScorer(window=10, max_penalty=0.5)
+    rng = random.Random(3)
+    features = PromptFeatures(text="x")
+
+    async def run() -> None:
+        for _ in range(300):
+            rating = None if rng.random() < 0.8 else 1.0  # feedback does not count as a pick
+            await scorer.learn(Outcome(decision_id="d", model=rng.choice("abcd"), features=features, rating=rating))
+            assert scorer.counts == Counter(scorer.recent) and len(scorer.recent) <= 10
+
+    asyncio.run(run())
