@@ -239,14 +239,14 @@ def detect_language(text: str) -> str:
 
 
 def _category(last: _Text, earlier: _Text) -> str:
-    scores: dict[str, float] = {}
+    best, best_score = "", 0.0
     for category, signals in _SIGNAL_PATTERNS.items():
         total = 0.0
         for pattern, weight in signals:
             total += weight * pattern.count(last, 5) + 0.3 * weight * pattern.count(earlier, 5)
-        scores[category] = total
-    category, score = max(scores.items(), key=lambda item: item[1])
-    return category if score >= 1.0 else "general"
+        if not best or total > best_score:  # the first of equal scores wins, as with max()
+            best, best_score = category, total
+    return best if best_score >= 1.0 else "general"
 
 
 def _difficulty(text: _Text, tokens: int, category: str) -> str:
