@@ -189,6 +189,8 @@ async def _phase(host: str, port: int, request: bytes, tally: Tally, concurrency
             for connection in connections:
                 connection.start()
             await tally.done
+        if tally.remaining > 0:
+            tally.error(f"{tally.remaining} requests not sent: the server closed every connection")
     except TimeoutError:
         tally.error(f"run cut off after {seconds:g} s")
     except OSError as exc:
