@@ -3,13 +3,17 @@
     .venv/bin/python bench/overhead.py [--requests 2000] [--concurrency 1 32] [--rounds 3]
 
 Starts the zero-latency mock upstream (bench/mock_upstream.py) and the gateway as it ships
-(``routerd serve``, one worker, the `openai` backend pointed at the mock, signature on), then a
-load generator in a process of its own (aiohttp on uvloop, keep-alive connections). For JSON chat
-completions and for streamed ones it measures, at each concurrency, requests per second and
-latency (for streams: time to the first ``data:`` event) direct to the mock and through the
-gateway. Direct and gateway runs alternate (ABBA across rounds) so that the machine's noise falls
-on both alike. It prints the table, the ratios and whether the targets are met, and exits 0
-(1 when a run had errors or the gateway would not start), stopping every process it started.
+(``routerd serve``, one worker, routing with every default scorer, the audit log, the signature,
+the `openai` backend pointed at the mock), checks its answers, then a load generator in a process
+of its own (bench/load_generator.py: raw keep-alive connections on uvloop, pre-built requests,
+httptools' parser, every answer checked). For JSON chat completions and for streamed ones it
+measures, at each concurrency, requests per second and latency (for streams: time to the first
+``data:`` event) direct to the mock and through the gateway, the gateway's CPU time per request
+and the load generator's own. Direct and gateway runs alternate (ABBA across rounds) so that the
+machine's noise falls on both alike. It prints the table, the ratios, the load average and
+whether the targets are met, and exits 0 (1 when a run had errors or the gateway would not
+start), stopping every process it started (also on ^C or SIGTERM); every run is bounded by
+``--run-timeout``.
 
 Targets (bench/README.md): added p50 under 1 ms at concurrency 1, and at least 1,500 requests/s
 through one gateway worker at concurrency 32, against a zero-latency upstream.
@@ -19,11 +23,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import multiprocessing as mp
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -56,74 +63,11 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def _run(url: str, body: bytes, stream: bool, requests: int, concurrency: int, seconds: float) -> dict:
-    import aiohttp
-
-    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer bench"}
-    latencies: list[float] = []
-    firsts: list[float] = []
-    errors: list[str] = []
-    clock = time.perf_counter
-
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-
-        async def one() -> None:
-            start = clock()
-            async with session.post(url, data=body) as response:
-                if stream:
-                    await response.content.readuntil(b"\n\n")
-                    first = clock()
-                    rest = await response.read()
-                    ok = response.status == 200 and rest.endswith(b"data: [DONE]\n\n")
-                else:
-                    await response.read()
-                    ok = response.status == 200
-            end = clock()
-            if not ok:
-                errors.append(f"status {response.status}")
-                return
-            latencies.append(end - start)
-            if stream:
-                firsts.append(first - start)
-
-        async def worker(count: int) -> None:
-            for _ in range(count):
-                try:
-                    await one()
-                except Exception as exc:
-                    errors.append(type(exc).__name__)
-
-        # Warm up: open the connections and let both sides settle (not counted).
-        warmup = max(2, 200 // concurrency)
-        await asyncio.gather(*(worker(warmup) for _ in range(concurrency)))
-        latencies.clear()
-        firsts.clear()
-        errors.clear()
-        shares = [requests // concurrency + (1 if i < requests % concurrency else 0) for i in range(concurrency)]
-        began = clock()
-        try:
-            async with asyncio.timeout(seconds):
-                await asyncio.gather(*(worker(n) for n in shares))
-        except TimeoutError:
-            errors.append(f"run cut off after {seconds:g} s")
-        elapsed = clock() - began
-    done = len(latencies)
-    return {
-        "sent": done + len(errors) + warmup * concurrency,
-        "done": done,
-        "errors": errors[:5],
-        "error_count": len(errors),
-        "elapsed": elapsed,
-        "rps": done / elapsed if elapsed else 0.0,
-        "latencies": latencies,
-        "firsts": firsts,
-    }
-
-
 def _loadgen_main(conn) -> None:
     """Serve measurement commands from the parent over a pipe until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and stops us
+    import load_generator
+
     try:
         import uvloop
 
@@ -134,20 +78,10 @@ def _loadgen_main(conn) -> None:
         command = conn.recv()
         if command is None:
             return
-        conn.send(runner(_run(**command)))
+        conn.send(runner(load_generator.run(**command)))
 
 
 # -- processes -------------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux); None where /proc is not there."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -230,12 +164,23 @@ def stop(process: subprocess.Popen | None) -> None:
         process.wait()
 
 
-def check_gateway(base: str) -> list[str]:
-    """The gateway answers as it should before it is timed (signature, stream end, embeddings)."""
+# The scorers the gateway ships with: the benchmark measures routing with all of them on.
+DEFAULT_SCORERS = ("size_fit", "speed", "cost", "diversity", "feedback")
+CHECK_CHATS = 2  # the chat completions check_gateway sends
+
+
+def check_gateway(base: str) -> tuple[list[str], list[str]]:
+    """The gateway answers as it should before it is timed (signature, routing headers and the
+    decision's explanation, stream end, embeddings) and routes with every default scorer; returns
+    the problems found and the scorers it routes with."""
     problems = []
     status, headers, body = _post(base + "/v1/chat/completions", _chat_body(False))
     if status != 200 or b"Model: " not in body or "x-routerd-model" not in headers:
         problems.append(f"JSON chat: {status} {body[:200]!r}")
+    decision = headers.get("x-routerd-decision-id", "")
+    status, body = _get(f"{base}/admin/decisions/{decision}")
+    if status != 200 or b'"size_fit"' not in body:
+        problems.append(f"the decision's explanation: {status} {body[:200]!r}")
     status, _, body = _post(base + "/v1/chat/completions", _chat_body(True))
     if status != 200 or not body.endswith(b"data: [DONE]\n\n") or b"Model: " not in body:
         problems.append(f"streamed chat: {status} {body[-200:]!r}")
@@ -243,7 +188,32 @@ def check_gateway(base: str) -> list[str]:
     status, _, body = _post(base + "/v1/embeddings", embed)
     if status != 200 or body.count(b'"embedding":[') != 2:
         problems.append(f"embeddings: {status} {body[:200]!r}")
-    return problems
+    scorers: list[str] = []
+    status, body = _get(base + "/admin/plugins")  # loopback clients are admin while no key is set
+    if status == 200:
+        plugins = json.loads(body)
+        scorers = sorted(name for p in plugins if p["enabled"] for name in p["registered"].get("scorers", []))
+    missing = [name for name in DEFAULT_SCORERS if name not in scorers]
+    if missing:
+        problems.append(f"the gateway does not route with every default scorer: {', '.join(missing)} missing")
+    return problems, scorers
+
+
+def decisions_written(data_dir: str, settle: float = 10.0) -> int | None:
+    """How many decisions the gateway's audit log has written to its SQLite database, once the
+    count stops growing (the writer works in batches, in the background); None without one."""
+    path = Path(data_dir) / "routerd.db"
+    if not path.exists():
+        return None
+    count, deadline = -1, time.monotonic() + settle
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            now = db.execute("SELECT count(*) FROM routing_decisions").fetchone()[0]
+        if now == count:
+            break
+        count = now
+        time.sleep(0.5)
+    return count
 
 
 def _chat_body(stream: bool) -> bytes:
@@ -260,13 +230,18 @@ class Series:
     latencies: list[float] = field(default_factory=list)
     firsts: list[float] = field(default_factory=list)
     errors: int = 0
+    sent: int = 0  # requests sent, warm-ups included
     samples: list[str] = field(default_factory=list)
     cpu_per_request: list[float] = field(default_factory=list)  # of the gateway, in microseconds
+    loadgen_cpu_per_request: list[float] = field(default_factory=list)  # of the load generator, in microseconds
 
-    def add(self, result: dict, cpu: float | None = None) -> None:
+    def add(self, result: dict) -> None:
+        self.sent += result["sent"] + result["warmup"]
         self.rps.append(result["rps"])
-        if cpu is not None and result["sent"]:
-            self.cpu_per_request.append(cpu / result["sent"] * 1e6)
+        if result["done"]:
+            if result["watched_cpu"] is not None:
+                self.cpu_per_request.append(result["watched_cpu"] / result["done"] * 1e6)
+            self.loadgen_cpu_per_request.append(result["loadgen_cpu"] / result["done"] * 1e6)
         self.latencies += result["latencies"]
         self.firsts += result["firsts"]
         self.errors += result["error_count"]
@@ -283,23 +258,31 @@ class Series:
     def median_cpu(self) -> float | None:
         return statistics.median(self.cpu_per_request) if self.cpu_per_request else None
 
+    @property
+    def median_loadgen_cpu(self) -> float | None:
+        return statistics.median(self.loadgen_cpu_per_request) if self.loadgen_cpu_per_request else None
+
 
 def measure(
-    args: argparse.Namespace, direct: str, gateway: str, gateway_pid: int
+    args: argparse.Namespace, direct: str, gateways: dict[str, tuple[str, int]]
 ) -> dict[tuple[str, int, str], Series]:
+    """Every run: `gateways` maps "gateway" (and "baseline", when compared) to (URL, pid)."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     loadgen = ctx.Process(target=_loadgen_main, args=(child,), daemon=True)
     loadgen.start()
     results: dict[tuple[str, int, str], Series] = {}
-    urls = {"direct": direct + "/chat/completions", "gateway": gateway + "/v1/chat/completions"}
+    urls = {"direct": direct + "/chat/completions"}
+    pids: dict[str, int | None] = {"direct": None}
+    for target, (base, pid) in gateways.items():
+        urls[target], pids[target] = base + "/v1/chat/completions", pid
+    targets = list(urls)
     try:
         for round_ in range(args.rounds):
             for kind in args.kinds:
                 for concurrency in args.concurrency:
-                    order = ("direct", "gateway") if (round_ + concurrency) % 2 == 0 else ("gateway", "direct")
-                    for target in order:
-                        cpu_before = cpu_seconds(gateway_pid) if target == "gateway" else None
+                    forward = (round_ + concurrency) % 2 == 0
+                    for target in targets if forward else targets[::-1]:
                         parent.send(
                             {
                                 "url": urls[target],
@@ -308,39 +291,44 @@ def measure(
                                 "requests": args.requests,
                                 "concurrency": concurrency,
                                 "seconds": args.run_timeout,
+                                "watch_pid": pids[target],
                             }
                         )
-                        if not parent.poll(args.run_timeout + 60):
+                        # a run is bounded by run_timeout; the warm-up by as much again
+                        if not parent.poll(2 * args.run_timeout + 30):
                             raise RuntimeError("the load generator stopped answering")
-                        result = parent.recv()
-                        cpu_after = cpu_seconds(gateway_pid) if cpu_before is not None else None
-                        cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
-                        results.setdefault((kind, concurrency, target), Series()).add(result, cpu)
+                        try:
+                            result = parent.recv()
+                        except EOFError:
+                            raise RuntimeError(f"the load generator died (exit code {loadgen.exitcode})") from None
+                        results.setdefault((kind, concurrency, target), Series()).add(result)
                         print(
-                            f"  round {round_ + 1}/{args.rounds} {kind:6} c={concurrency:<3} {target:7} "
+                            f"  round {round_ + 1}/{args.rounds} {kind:6} c={concurrency:<3} {target:8} "
                             f"{result['rps']:8.0f} req/s  errors {result['error_count']}",
                             file=sys.stderr,
                             flush=True,
                         )
     finally:
-        parent.send(None)
+        with contextlib.suppress(OSError):
+            parent.send(None)
         loadgen.join(timeout=10)
         if loadgen.is_alive():
             loadgen.kill()
+            loadgen.join(timeout=5)
     return results
 
 
-def report(args: argparse.Namespace, results: dict[tuple[str, int, str], Series]) -> bool:
+def report(args: argparse.Namespace, results: dict[tuple[str, int, str], Series], loads: list[str]) -> bool:
     """Print the table, the ratios and the targets; True when every target is met."""
     print()
     print(
-        f"proxy overhead, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
-        f"{args.rounds} rounds x {args.requests} requests"
+        f"proxy overhead, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
+        f"{args.rounds} rounds x {args.requests} requests; load average {' -> '.join(loads)} (1 min, start -> end)"
     )
     header = (
         f"{'kind':6} {'conc':>4} | {'direct req/s':>12} {'gateway req/s':>13} {'ratio':>6} | "
         f"{'direct p50':>10} {'gw p50':>8} {'added':>7} | {'direct p99':>10} {'gw p99':>8} {'added':>7} | "
-        f"{'gw cpu/req':>10}"
+        f"{'gw cpu/req':>10} | {'gen cpu/req':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -351,16 +339,20 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, str], Series]
             ratio = g.median_rps / d.median_rps if d.median_rps else float("nan")
             p50d, p50g, p99d, p99g = d.p(50, first), g.p(50, first), d.p(99, first), g.p(99, first)
             cpu = f"{g.median_cpu:>8,.0f}us" if g.median_cpu is not None else f"{'-':>10}"
+            gen = g.median_loadgen_cpu
+            gen_cpu = f"{gen:>9,.0f}us" if gen is not None else f"{'-':>11}"
             print(
                 f"{kind:6} {concurrency:>4} | {d.median_rps:>12,.0f} {g.median_rps:>13,.0f} {ratio:>6.2f} | "
                 f"{p50d:>8.3f}ms {p50g:>6.3f}ms {p50g - p50d:>5.3f}ms | "
-                f"{p99d:>8.3f}ms {p99g:>6.3f}ms {p99g - p99d:>5.3f}ms | {cpu}"
+                f"{p99d:>8.3f}ms {p99g:>6.3f}ms {p99g - p99d:>5.3f}ms | {cpu} | {gen_cpu}"
             )
     print(
         "(latency: whole request for json, time to the first data: event for stream; req/s: median of rounds;\n"
-        " gw cpu/req: the gateway process's CPU time per request, median of rounds: the figure least moved by a"
-        " noisy machine)"
+        " gw cpu/req: the gateway process's CPU time per request, median of rounds: the figure least moved by a\n"
+        " noisy machine; gen cpu/req: the load generator's own CPU time per request through the gateway)"
     )
+    if args.baseline_env:
+        compare_baseline(args, results)
 
     ok = True
     errors = {key: s for key, s in results.items() if s.errors}
@@ -391,6 +383,30 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, str], Series]
     return ok
 
 
+def compare_baseline(args: argparse.Namespace, results: dict[tuple[str, int, str], Series]) -> None:
+    """The gateway beside the baseline gateway (`--baseline-env`), measured in the same rounds."""
+    print()
+    print(f"baseline: the gateway with {' '.join(args.baseline_env)}, in the same rounds")
+    header = (
+        f"{'kind':6} {'conc':>4} | {'baseline req/s':>14} {'gateway req/s':>13} {'ratio':>6} | "
+        f"{'baseline p50':>12} {'gw p50':>8} | {'baseline cpu/req':>16} {'gw cpu/req':>10} {'ratio':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for kind in args.kinds:
+        first = kind == "stream"
+        for concurrency in args.concurrency:
+            b, g = results[(kind, concurrency, "baseline")], results[(kind, concurrency, "gateway")]
+            ratio = g.median_rps / b.median_rps if b.median_rps else float("nan")
+            cpu_b, cpu_g = b.median_cpu, g.median_cpu
+            cpu_ratio = f"{cpu_g / cpu_b:>6.2f}" if cpu_b and cpu_g else f"{'-':>6}"
+            print(
+                f"{kind:6} {concurrency:>4} | {b.median_rps:>14,.0f} {g.median_rps:>13,.0f} {ratio:>6.2f} | "
+                f"{b.p(50, first):>10.3f}ms {g.p(50, first):>6.3f}ms | "
+                f"{cpu_b or float('nan'):>14,.0f}us {cpu_g or float('nan'):>8,.0f}us {cpu_ratio}"
+            )
+
+
 def _verdict(met: bool) -> str:
     return "MET" if met else "NOT MET"
 
@@ -409,25 +425,61 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="extra environment for the gateway (repeatable)",
     )
+    parser.add_argument(
+        "--baseline-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also run a second gateway with this extra environment (repeatable), measured in the same rounds: "
+        "e.g. PYTHONPATH=<other checkout>/kernel:<other checkout>/plugins for before/after figures",
+    )
     args = parser.parse_args(argv)
     if args.requests < 1 or args.rounds < 1 or min(args.concurrency) < 1:
         parser.error("--requests, --rounds and --concurrency must be positive")
+    if args.run_timeout <= 0:
+        parser.error("--run-timeout must be positive")
+    if any("=" not in item for item in args.gateway_env + args.baseline_env):
+        parser.error("--gateway-env and --baseline-env take KEY=VALUE")
     extra_env = dict(item.split("=", 1) for item in args.gateway_env)
+    baseline_env = dict(item.split("=", 1) for item in args.baseline_env)
+    # A plain `kill` stops the processes started here too (SystemExit runs the `finally` below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    mock = gateway = None
+    mock = None
+    processes: dict[str, subprocess.Popen] = {}
     data_dir = tempfile.mkdtemp(prefix="routerd-bench-")
     try:
         mock, upstream = mock_upstream.spawn()
-        gateway, base = start_gateway(upstream, data_dir, Path(data_dir) / "gateway.log", extra_env)
-        problems = check_gateway(base)
-        if problems:
-            print("the gateway does not answer as it should:\n  " + "\n  ".join(problems), file=sys.stderr)
-            return 1
-        print(f"mock upstream {upstream}, gateway {base}; measuring...", file=sys.stderr, flush=True)
-        results = measure(args, upstream, base, gateway.pid)
-        ok = report(args, results)
-        if gateway.poll() is not None:
-            print("the gateway exited during the run", file=sys.stderr)
+        gateways: dict[str, tuple[str, int]] = {}
+        for target, env in (("gateway", extra_env), ("baseline", baseline_env if args.baseline_env else None)):
+            if env is None:
+                continue
+            folder = Path(data_dir) / target
+            folder.mkdir()
+            process, base = start_gateway(upstream, str(folder), folder / "gateway.log", env)
+            processes[target] = process
+            problems, scorers = check_gateway(base)
+            if problems:
+                print(f"the {target} does not answer as it should:\n  " + "\n  ".join(problems), file=sys.stderr)
+                return 1
+            gateways[target] = (base, process.pid)
+            print(f"{target} {base} routes with the scorers {', '.join(scorers)}", file=sys.stderr, flush=True)
+        print(f"mock upstream {upstream}; measuring...", file=sys.stderr, flush=True)
+        loads = [f"{os.getloadavg()[0]:.1f}"]
+        results = measure(args, upstream, gateways)
+        loads.append(f"{os.getloadavg()[0]:.1f}")
+        ok = report(args, results, loads)
+        for target in gateways:
+            written = decisions_written(str(Path(data_dir) / target))
+            if written is not None:
+                sent = sum(series.sent for (_, _, name), series in results.items() if name == target)
+                print(
+                    f"audit log ({target}): {written:,} decisions written for {sent:,} requests sent through it "
+                    f"(and {CHECK_CHATS} before, to check its answers)"
+                )
+        exited = [target for target, process in processes.items() if process.poll() is not None]
+        if exited:
+            print(f"the {' and the '.join(exited)} exited during the run", file=sys.stderr)
             return 1
         errors = any(series.errors for series in results.values())
         if not ok:
@@ -436,8 +488,12 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"overhead: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("overhead: interrupted", file=sys.stderr)
+        return 130
     finally:
-        stop(gateway)
+        for process in processes.values():
+            stop(process)
         stop(mock)
         shutil.rmtree(data_dir, ignore_errors=True)
 

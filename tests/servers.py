@@ -17,6 +17,8 @@ from typing import Any
 import uvicorn
 from aiohttp import web
 
+from routerd.http_server import http_protocol
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -26,9 +28,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_gateway(app: Any) -> Iterator[str]:
-    """Serve a Litestar app with uvicorn (lifespan included); yield its base URL."""
+    """Serve a Litestar app with uvicorn as `routerd serve` does (its HTTP protocol, lifespan
+    included); yield its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", http=http_protocol())
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

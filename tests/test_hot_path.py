@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from unittest import mock
 
 import pytest
@@ -144,3 +145,230 @@ def test_a_streamed_answer_is_signed_as_the_same_answer_in_one_piece(answer):
         hold = signature.holdback()
         streamed = "".join(hold.feed(part) for part in parts) + hold.finish()
         assert streamed == signature.strip(answer), parts
+
+
+FEATURE_TEXTS = [
+    "Say hello.",
+    "WRITE A PYTHON FUNCTION THAT SORTS A LIST; IT MUST HANDLE EDGE CASES.",
+    "Solve 3 + 4 = x. How Many apples? Respond Only In JSON format.",
+    "A) one\nB) two\nC) three\nD) four\nWhich of the following is TRUE OR FALSE?",
+    "def f(x):\n    return x;\nclass Bar:\n  pass\n#include <stdio.h>\nimport os",
+    "Kelvin \u212a and long \u017f: \u017fummarize, \u212aey points",  # match ASCII letters only under IGNORECASE
+    "\u0130stanbul \u0130E ve \u0130L, translate into English",  # lower-cased, a dotted I grows a character
+    "Wie kann ich die Liste sortieren und was ist der schnellste Weg?",
+    "\u5982\u4f55\u5728Python\u4e2d\u5bf9\u5217\u8868\u8fdb\u884c\u6392\u5e8f",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", FEATURE_TEXTS)
+def test_feature_patterns_find_what_the_patterns_as_written_find(text):
+    """Prompt features match case-insensitive patterns through case-sensitive twins on lower-cased
+    ASCII text (faster); every count must be the original pattern's, whatever the text."""
+    from routerd.routing import features
+
+    wrapped = [p for signals in features._SIGNAL_PATTERNS.values() for p, _ in signals]
+    wrapped += [features._GREETING_PATTERN, features._CONSTRAINT_PATTERN, features._HARD_PATTERN]
+    wrapped += [features._JSON_PATTERN]
+    assert sum(p.twin is not None for p in wrapped) >= 10  # the fast path is really taken
+    subject = features._Text(text)
+    for pattern in wrapped:
+        for cap in (1, 2, 5, 100):
+            assert pattern.count(subject, cap) == min(len(pattern.pattern.findall(text)), cap), pattern.pattern
+        assert pattern.search(subject) == bool(pattern.pattern.search(text))
+        assert pattern.match(subject) == bool(pattern.pattern.match(text))
+
+
+@pytest.mark.parametrize(
+    ("source", "flags", "twin"),
+    [
+        (r"\b(python|code)\b", re.I, True),
+        (r"\bdef \w+\(", 0, False),  # case-sensitive already
+        (r"\b(Python)\b", re.I, False),  # an upper-case letter would not meet lower-cased text
+        (r"[A-D]\)", re.I, False),
+        (r"\x41pi", re.I, False),  # an escape that spells a letter
+        (r"(?-i:api)|code", re.I, False),  # inline flags
+        ("caf\u00e9", re.I, False),  # not ASCII
+    ],
+)
+def test_only_patterns_safe_to_match_on_lower_cased_text_get_a_twin(source, flags, twin):
+    from routerd.routing.features import _case_sensitive_twin
+
+    assert (_case_sensitive_twin(re.compile(source, flags)) is not None) == twin
+
+
+class RecordingTransport:
+    """Stands in for the socket transport under `CoalescingTransport`: records each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def get_write_buffer_size(self) -> int:
+        return 7
+
+    def get_extra_info(self, name: str, default=None):
+        return {"peername": ("127.0.0.1", 5)}.get(name, default)
+
+
+def test_writes_of_one_event_loop_step_leave_in_one_write():
+    async def scenario() -> None:
+        from routerd.http_server import CoalescingTransport
+
+        raw = RecordingTransport()
+        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        transport.write(b"")
+        transport.writelines([b"{", b"}"])
+        assert raw.writes == [] and transport.get_write_buffer_size() == 7 + 21
+        assert transport.get_extra_info("peername") == ("127.0.0.1", 5)  # the rest is the transport's
+        await asyncio.sleep(0)
+        assert raw.writes == [b"HTTP/1.1 200 OK\r\n\r\n{}"]
+        transport.write(b"data: 1\n\n")  # a later step: a write of its own
+        await asyncio.sleep(0)
+        transport.write(b"last")
+        transport.close()  # what is held goes out before the close
+        assert raw.writes[1:] == [b"data: 1\n\n", b"last"] and raw.closed
+        await asyncio.sleep(0)  # the scheduled flush finds nothing more to send
+        assert len(raw.writes) == 3
+
+        raw = RecordingTransport()
+        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        transport.write(b"dropped")
+        transport.abort()
+        await asyncio.sleep(0)
+        assert raw.writes == [] and raw.aborted
+
+    asyncio.run(scenario())
+
+
+def _exchange(port: int, payload: bytes, responses: int) -> tuple[list[bytes], bool]:
+    """Send raw bytes; read `responses` HTTP responses (Content-Length framed); and whether the
+    server then closed the connection."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(payload)
+        data, found = b"", []
+        while len(found) < responses:
+            head_end = data.find(b"\r\n\r\n")
+            if head_end != -1:
+                head = data[:head_end].lower()
+                length = int(head.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+                if len(data) >= head_end + 4 + length:
+                    found.append(data[: head_end + 4 + length])
+                    data = data[head_end + 4 + length :]
+                    continue
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        sock.settimeout(2)
+        try:
+            closed = sock.recv(1) == b""
+        except TimeoutError:
+            closed = False
+    return found, closed
+
+
+def test_the_served_gateway_answers_keep_alive_pipelined_and_closing_clients(tmp_path):
+    from servers import running_gateway
+
+    app = build_app(tmp_path, {}, [FAKE_PLUGIN])
+    body = json.dumps({"model": "fake-small", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    request = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    request += b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    closing = request.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n")
+    with running_gateway(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+        pipelined, still_open = _exchange(port, request * 3, 3)
+        last, closed = _exchange(port, request + closing, 2)
+        bad, bad_closed = _exchange(port, b"NOT HTTP\r\n\r\n", 1)
+    for response in pipelined + last:
+        head, answer = response.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200 OK") and b"x-routerd-model: fake-small" in head
+        assert json.loads(answer)["choices"][0]["message"]["content"].endswith("Model: fake-small")
+    assert not still_open and closed  # keep-alive stays open; Connection: close is honoured
+    assert bad[0].startswith(b"HTTP/1.1 400") and bad_closed
+
+
+def _strip_from_the_start(signature: Signature, text: str) -> str:
+    """What `Signature.strip` must return: the trailing-signature pattern applied to the whole text
+    until nothing more is removed."""
+    while True:
+        stripped = signature._trailing.sub("", text)
+        if stripped == text:
+            return text
+        text = stripped
+
+
+@pytest.mark.parametrize("template", ["\n\nModel: {model}", "-- {model} --", "{model}", "by {model} ({model})"])
+def test_stripping_a_signature_looks_only_near_the_end_and_finds_the_same(template):
+    signature = Signature(template)
+    rng = random.Random(template)
+    pieces = ["Model: ", "Model:", "-- ", " --", "by ", " (", ")", "x-7b", "\n", "\n\n", " ", "\t", "\r"]
+    pieces += ["\u00a0", "a", "word ", "y" * 190, "z" * 205, "Model: " + "m" * 199, "Model: " + "m" * 201]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        if rng.random() < 0.5:
+            text += signature.render(rng.choice(["x-7b", "big model", "m" * 200]))
+            text += rng.choice(["", "\n", "  \n ", "\u00a0"])
+        assert signature.strip(text) == _strip_from_the_start(signature, text), repr(text)
+
+
+def test_the_app_collects_young_objects_less_often_while_it_runs(tmp_path):
+    import gc
+
+    from routerd.app import GC_YOUNG_THRESHOLD
+
+    before = gc.get_threshold()
+    with TestClient(build_app(tmp_path, {}, [FAKE_PLUGIN])):
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+    assert gc.get_threshold() == before
+
+
+def test_decision_ids_are_unique_unguessable_and_in_time_order():
+    import time
+
+    from routerd.routing.engine import DecisionIds
+
+    ids = DecisionIds()
+    first = [ids() for _ in range(1000)]  # more than one pool of random bytes
+    time.sleep(0.002)
+    later = ids()
+    assert len(set(first)) == 1000
+    assert all(i.startswith("rd-") and len(i) == 35 and int(i[3:], 16) >= 0 for i in first)
+    assert later > max(first)  # a later millisecond sorts later
+    assert len({i[15:] for i in first}) == 1000  # the 80 random bits differ every time
+
+
+def test_the_diversity_scorer_keeps_its_counts_as_its_window_moves():
+    from collections import Counter
+
+    from routerd import Outcome, PromptFeatures
+    from routerd_scorers.diversity import DiversityScorer
+
+    scorer = DiversityScorer(window=10, max_penalty=0.5)
+    rng = random.Random(3)
+    features = PromptFeatures(text="x")
+
+    async def run() -> None:
+        for _ in range(300):
+            rating = None if rng.random() < 0.8 else 1.0  # feedback does not count as a pick
+            await scorer.learn(Outcome(decision_id="d", model=rng.choice("abcd"), features=features, rating=rating))
+            assert scorer.counts == Counter(scorer.recent) and len(scorer.recent) <= 10
+
+    asyncio.run(run())

@@ -69,6 +69,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from routerd.app import create_app
+    from routerd.http_server import http_protocol
 
     settings = _settings(ctx)
     logging.basicConfig(level=settings.server.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -79,9 +80,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         host=host or settings.server.host,
         port=port or settings.server.port,
         log_level=settings.server.log_level,
-        # uvloop and httptools when installed (uvicorn[standard], a dependency): "auto" picks them.
+        # uvloop and httptools when installed (uvicorn[standard], a dependency): "auto" picks the
+        # loop; the protocol is httptools' with one socket write per response (routerd.http_server).
         loop="auto",
-        http="auto",
+        http=http_protocol(),
         # The access log costs a formatted line per request on the hot path: debug only.
         access_log=settings.server.log_level.lower() == "debug",
         proxy_headers=False,

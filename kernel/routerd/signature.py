@@ -21,18 +21,42 @@ class Signature:
         self.marker = line.split("{model}")[0] if self.enabled else ""
         pattern = re.escape(line).replace(re.escape("{model}"), r"[^\n]{1,200}") if self.enabled else "(?!)"
         self._trailing = re.compile(r"(?:\A|\s*\n)[ \t]*" + pattern + r"\s*\Z")
+        # The most characters from a signature's start to its end: the line, each {model} at most 200.
+        self._longest = len(line) + (200 - len("{model}")) * line.count("{model}")
 
     def render(self, model: str) -> str:
         return self.template.replace("{model}", model) if self.enabled else ""
 
     def strip(self, text: str) -> str:
+        """`text` without the signatures it ends with (and the blank lines before them)."""
         if not self.enabled:
             return text
         while True:
-            stripped = self._trailing.sub("", text)
-            if stripped == text:
+            found = self._trailing_signature(text)
+            if found is None:
                 return text
-            text = stripped
+            text = text[: found.start()]
+
+    def _trailing_signature(self, text: str) -> re.Match[str] | None:
+        """The match of the trailing-signature pattern, searched from just before where it can
+        start rather than from the beginning: answers and conversations are long, signatures are
+        at their ends. A signature ends among the text's trailing blanks and starts with the marker,
+        at most `_longest` characters before that; the match begins at the blank run before the
+        marker's line (or at the start of the text); a search from there finds what a search from
+        the start finds (``\\A`` matches only at the real start)."""
+        marker = self.marker
+        if not marker:  # a template that starts with {model}: no literal to look for
+            return self._trailing.search(text)
+        earliest = max(0, len(text.rstrip()) - self._longest)
+        at = text.find(marker, earliest)
+        if at == -1:
+            return None
+        begin = text.rfind("\n", 0, at)
+        if begin == -1:
+            begin = 0
+        while begin > 0 and text[begin - 1].isspace():
+            begin -= 1
+        return self._trailing.search(text, begin)
 
     def clean_request(self, request: ChatRequest) -> None:
         """Strip echoed signatures from the assistant turns of a conversation, in place."""

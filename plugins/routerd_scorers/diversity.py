@@ -23,16 +23,24 @@ class DiversityScorer:
 
     def __init__(self, window: int, max_penalty: float) -> None:
         self.recent: deque[str] = deque(maxlen=window)
+        self.counts: Counter[str] = Counter()  # of `recent`, kept as it changes (not counted per request)
         self.max_penalty = max_penalty
 
     async def learn(self, outcome: routerd.Outcome) -> None:
         if outcome.rating is None:  # one pick per decision, not per piece of feedback
-            self.recent.append(outcome.model)
+            recent = self.recent
+            if len(recent) == recent.maxlen:
+                oldest = recent[0]
+                self.counts[oldest] -= 1
+                if not self.counts[oldest]:
+                    del self.counts[oldest]
+            recent.append(outcome.model)
+            self.counts[outcome.model] += 1
 
     async def score(self, features, candidates):
         if len(candidates) < 2 or not self.recent:
             return {}
-        counts = Counter(self.recent)
+        counts = self.counts
         fair = 1 / len(candidates)
         found = {}
         for model in candidates:

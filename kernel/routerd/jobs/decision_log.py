@@ -26,6 +26,7 @@ from routerd.db.models import RoutingDecisionRow
 from routerd.schemas.catalog import Outcome, PromptFeatures
 
 log = logging.getLogger("routerd.decisions")
+_TABLE = RoutingDecisionRow.__table__
 
 
 @dataclass
@@ -37,7 +38,10 @@ class DecisionRecord:
     chosen_model: str | None
     runner_up: str | None
     features: PromptFeatures
-    candidates: list[dict[str, Any]]
+    # Every candidate with its scorers' contributions, or a function that builds that list: the
+    # routing engine passes one, so the explanation is built off the request path, when the writer
+    # or /admin/decisions first needs it (`explained()`).
+    candidates: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]]
     quality_preference: float
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     status: str = "pending"
@@ -46,6 +50,12 @@ class DecisionRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     response_id: str | None = None
+
+    def explained(self) -> list[dict[str, Any]]:
+        """The candidates' explanation (built once, on first use)."""
+        if callable(self.candidates):
+            self.candidates = self.candidates()
+        return self.candidates
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,7 +68,7 @@ class DecisionRecord:
             "runner_up": self.runner_up,
             "quality_preference": self.quality_preference,
             "features": _features_dict(self.features),
-            "candidates": self.candidates,
+            "candidates": self.explained(),
             "status": self.status,
             "latency_ms": self.latency_ms,
             "prompt_tokens": self.prompt_tokens,
@@ -70,7 +80,7 @@ class DecisionRecord:
         return {
             "id": self.id, "created_at": self.created_at, "principal": self.principal, "tenant": self.tenant,
             "requested_model": self.requested_model, "chosen_model": self.chosen_model, "runner_up": self.runner_up,
-            "features": _features_dict(self.features), "candidates": self.candidates, "status": self.status,
+            "features": _features_dict(self.features), "candidates": self.explained(), "status": self.status,
             "latency_ms": self.latency_ms, "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "response_id": self.response_id,
             "quality_preference": self.quality_preference,
@@ -193,13 +203,14 @@ class DecisionLog:
                 log.exception("writing %d decisions failed; they are lost", len(batch))
 
     async def _write(self, batch: list[DecisionRecord]) -> None:
-        """One multi-row INSERT per batch; when a row is already there (feedback wrote the
-        decision it rates), the batch is written again row by row with merge."""
+        """One multi-row INSERT per batch, through SQLAlchemy Core (the ORM's bulk insert costs
+        several times more per row, in the gateway's one process); when a row is already there
+        (feedback wrote the decision it rates), the batch is written again row by row with merge."""
         if not batch:
             return
         try:
-            async with self.database.session() as session:
-                await session.execute(insert(RoutingDecisionRow), [record.values() for record in batch])
+            async with self.database.engine.begin() as connection:
+                await connection.execute(insert(_TABLE), [record.values() for record in batch])
         except IntegrityError:
             for record in batch:
                 async with self.database.session() as session:

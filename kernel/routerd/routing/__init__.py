@@ -39,8 +39,15 @@ class RoutingDecision:
     id: str
     ranked: list[CatalogEntry]
     pinned: bool
-    reasons: dict[str, str] = field(default_factory=dict)
+    scored: list[Any] = field(default_factory=list)  # routing.scoring.ScoredCandidate, best first
     record: Any = None  # the audit-log record (routerd.jobs.decision_log.DecisionRecord)
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        """A one-line reason per ranked model (built when asked for: off the request path)."""
+        if self.pinned:
+            return {entry.id: "pinned by the request" for entry in self.ranked}
+        return {s.entry.id: s.summary() for s in self.scored}
 
     @property
     def chosen(self) -> CatalogEntry:

@@ -8,7 +8,9 @@ at once and written to the database when the request ends.
 
 from __future__ import annotations
 
-import uuid
+import os
+import time
+from functools import partial
 
 from routerd.catalog import Catalog, CatalogEntry
 from routerd.errors import InvalidRequest, ModelNotFound
@@ -27,6 +29,7 @@ class Router:
         self.available = available
         self.decisions = decisions
         self.budget = budget
+        self.new_id = DecisionIds()
 
     def candidates(self, needs: Needs) -> tuple[list[CatalogEntry], dict[str, str]]:
         """The models that meet the hard constraints, and why the others do not."""
@@ -46,7 +49,7 @@ class Router:
     ) -> RoutingDecision:
         features = extract_features(request)
         needs = Needs(vision=features.needs_vision, tools=features.needs_tools, prompt_tokens=features.prompt_tokens)
-        decision_id = f"rd-{uuid.uuid4().hex}"
+        decision_id = self.new_id()
         if pinned is not None:
             entry = self.catalog.get(pinned)
             if entry is None:
@@ -55,7 +58,7 @@ class Router:
             if problem:
                 raise InvalidRequest(f"the model {pinned!r} {problem}", param="model", code="model_incapable")
             explained = [{"model": entry.id, "backend": entry.info.backend, "pinned": True}]
-            decision = RoutingDecision(decision_id, [entry], pinned=True, reasons={entry.id: "pinned by the request"})
+            decision = RoutingDecision(decision_id, [entry], pinned=True)
         else:
             fit, unfit = self.candidates(needs)
             if not fit:
@@ -66,10 +69,8 @@ class Router:
                 detail = f" with {' and '.join(wanted)}" if wanted else ""
                 raise ModelNotFound(f"no model{detail} is available for this request", code="no_capable_model")
             scored = await score_candidates(self.scorers, features, fit, preference, self.budget)
-            explained = [s.explain() for s in scored]
-            explained += [{"model": model, "excluded": reason} for model, reason in unfit.items()]
-            reasons = {s.entry.id: _summary(s) for s in scored}
-            decision = RoutingDecision(decision_id, [s.entry for s in scored], pinned=False, reasons=reasons)
+            explained = partial(explain, scored, unfit)  # built when the audit log needs it
+            decision = RoutingDecision(decision_id, [s.entry for s in scored], pinned=False, scored=scored)
         decision.record = DecisionRecord(
             id=decision_id,
             principal=principal.subject,
@@ -85,7 +86,26 @@ class Router:
         return decision
 
 
-def _summary(scored) -> str:
-    best = sorted(scored.contributions.items(), key=lambda kv: -kv[1].weight)[:2]
-    parts = "; ".join(f"{name}: {c.reason}" for name, c in best if c.reason)
-    return f"score {scored.total:.2f}" + (f" ({parts})" if parts else "")
+def explain(scored: list, unfit: dict[str, str]) -> list[dict]:
+    """The audit log's view of a decision: every candidate scored, then every model left out."""
+    return [s.explain() for s in scored] + [{"model": model, "excluded": reason} for model, reason in unfit.items()]
+
+
+class DecisionIds:
+    """Decision ids: ``rd-`` and 32 hex digits, the time in milliseconds, then 80 random bits.
+    Ids made later sort later, so the audit log's primary-key index grows at its end (as with
+    UUIDv7) instead of at random places; 80 bits from the system's random source keep them
+    unguessable. The random bytes are read 4,000 at a time: one system call per 400 ids."""
+
+    POOL = 4000
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._used = self.POOL
+
+    def __call__(self) -> str:
+        if self._used >= self.POOL:
+            self._pool, self._used = os.urandom(self.POOL), 0
+        start = self._used
+        self._used += 10
+        return f"rd-{time.time_ns() // 1_000_000:012x}{self._pool[start : start + 10].hex()}"

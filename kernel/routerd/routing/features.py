@@ -1,8 +1,14 @@
 """Prompt features: what routing knows about a conversation before any model sees it.
 
-Everything here is cheap (regular expressions over the text, no model): a few tens of
-microseconds for a typical prompt. The whole conversation counts, the last user message most:
-a short "and in Rust?" after a coding exchange is still coding.
+Everything here is cheap (regular expressions over the text, no model): a few microseconds for
+a short prompt. The whole conversation counts, the last user message most: a short "and in
+Rust?" after a coding exchange is still coding.
+
+Speed (this runs on every routed request): ASCII text, by far the most common, is lower-cased
+once and searched with case-sensitive twins of the case-insensitive patterns, which `re` matches
+two to four times faster (`_Pattern`); counts stop at the cap they are used with; language
+detection skips the script checks for ASCII text, which no script range can match. The results
+are exactly those of the patterns as written.
 """
 
 from __future__ import annotations
@@ -12,6 +18,82 @@ from collections import Counter
 
 from routerd.schemas.catalog import PromptFeatures
 from routerd.schemas.openai import ChatRequest
+
+
+class _Text:
+    """A text to search, and its lower-cased form when it is ASCII (None otherwise)."""
+
+    __slots__ = ("folded", "raw")
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.folded = raw.lower() if raw.isascii() else None
+
+
+# In a pattern that may be matched against lower-cased text without IGNORECASE: escapes whose
+# meaning does not depend on case, and no inline flags.
+_CASE_FREE_ESCAPES = set("bBwWsSdDAZntr")
+_INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")
+
+
+def _case_sensitive_twin(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """For a case-insensitive ASCII pattern without upper-case letters, the same pattern without
+    IGNORECASE: on lower-cased ASCII text it finds exactly what the original finds on the text
+    (matches at the same places, since lower-casing ASCII keeps every length). None when that
+    cannot be guaranteed."""
+    source = pattern.pattern
+    if not pattern.flags & re.IGNORECASE or not source.isascii() or _INLINE_FLAGS.search(source):
+        return None
+    escaped = False
+    for char in source:
+        if escaped:
+            if char.isalnum() and char not in _CASE_FREE_ESCAPES:
+                return None  # \x41, \u0041, \N{...}, back-references: leave those alone
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char.isupper():
+            return None
+    return re.compile(source, pattern.flags & ~re.IGNORECASE)
+
+
+class _Pattern:
+    """A compiled pattern, matched through its case-sensitive twin on lower-cased ASCII text."""
+
+    __slots__ = ("pattern", "twin")
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.twin = _case_sensitive_twin(pattern)
+
+    def _pick(self, text: _Text) -> tuple[re.Pattern[str], str]:
+        if self.twin is not None and text.folded is not None:
+            return self.twin, text.folded
+        return self.pattern, text.raw
+
+    def count(self, text: _Text, cap: int) -> int:
+        """``min(len(findall(text)), cap)``, without looking past the cap-th match."""
+        if not text.raw:
+            return 0
+        pattern, subject = self._pick(text)
+        first = pattern.search(subject)  # most patterns find nothing: one search, no iterator
+        if first is None:
+            return 0
+        found = 0
+        for _ in pattern.finditer(subject, first.start()):  # the same matches: none starts earlier
+            found += 1
+            if found >= cap:
+                break
+        return found
+
+    def search(self, text: _Text) -> bool:
+        pattern, subject = self._pick(text)
+        return pattern.search(subject) is not None
+
+    def match(self, text: _Text) -> bool:
+        pattern, subject = self._pick(text)
+        return pattern.match(subject) is not None
+
 
 CATEGORIES = ("coding", "math", "reasoning", "creativity", "summarization", "translation", "general")
 
@@ -113,42 +195,69 @@ _STOPWORDS = {
     "nl": {"de", "het", "een", "en", "is", "niet", "wat", "hoe", "van", "voor", "met", "ik", "je"},
 }
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_ASCII_WORD = re.compile(r"[a-z]+")  # what _WORD finds in lower-cased ASCII text
+
+# Each script pattern is one character class, so counting in the characters of any script
+# counts the same as counting in the whole text.
+_ANY_SCRIPT = re.compile("|".join(pattern.pattern for _, pattern in _SCRIPTS))
+_ALL_STOPWORDS = frozenset().union(*_STOPWORDS.values())
+_LANGUAGES_OF = {word: [code for code, words in _STOPWORDS.items() if word in words] for word in _ALL_STOPWORDS}
+
+_SIGNAL_PATTERNS = {
+    category: [(_Pattern(pattern), weight) for pattern, weight in signals] for category, signals in _SIGNALS.items()
+}
+_GREETING_PATTERN = _Pattern(_GREETING)
+_CONSTRAINT_PATTERN = _Pattern(_CONSTRAINTS)
+_HARD_PATTERN = _Pattern(_HARD_WORDS)
+_JSON_PATTERN = _Pattern(_JSON_ASK)
 
 
 def detect_language(text: str) -> str:
     """An ISO 639-1 guess: by script for non-Latin text, by stop words for Latin text."""
     sample = text[:2000]
-    for code, pattern in _SCRIPTS:
-        if len(pattern.findall(sample)) >= 3:
-            return code
-    words = Counter(w.lower() for w in _WORD.findall(sample))
-    best, hits = "en", 0
-    for code, stopwords in _STOPWORDS.items():
-        count = sum(words[w] for w in stopwords)
-        if count > hits:
-            best, hits = code, count
+    if sample.isascii():  # no script range holds an ASCII character
+        words = Counter(_ASCII_WORD.findall(sample.lower()))
+    else:
+        scripts = "".join(_ANY_SCRIPT.findall(sample))
+        if len(scripts) >= 3:
+            for code, pattern in _SCRIPTS:
+                if len(pattern.findall(scripts)) >= 3:
+                    return code
+        words = Counter(w.lower() for w in _WORD.findall(sample))
+    common = words.keys() & _ALL_STOPWORDS
+    if not common:
+        return "en"
+    hits = dict.fromkeys(_STOPWORDS, 0)
+    for word in common:
+        for code in _LANGUAGES_OF[word]:
+            hits[code] += words[word]
+    best, most = "en", 0
+    for code, count in hits.items():
+        if count > most:
+            best, most = code, count
     return best
 
 
-def _category(last: str, earlier: str) -> str:
-    scores: dict[str, float] = {}
-    for category, signals in _SIGNALS.items():
+def _category(last: _Text, earlier: _Text) -> str:
+    best, best_score = "", 0.0
+    for category, signals in _SIGNAL_PATTERNS.items():
         total = 0.0
         for pattern, weight in signals:
-            total += weight * min(len(pattern.findall(last)), 5) + 0.3 * weight * min(len(pattern.findall(earlier)), 5)
-        scores[category] = total
-    category, score = max(scores.items(), key=lambda item: item[1])
-    return category if score >= 1.0 else "general"
+            total += weight * pattern.count(last, 5) + 0.3 * weight * pattern.count(earlier, 5)
+        if not best or total > best_score:  # the first of equal scores wins, as with max()
+            best, best_score = category, total
+    return best if best_score >= 1.0 else "general"
 
 
-def _difficulty(last: str, tokens: int, category: str) -> str:
+def _difficulty(text: _Text, tokens: int, category: str) -> str:
+    last = text.raw
     words = len(last.split())
-    if _GREETING.match(last) or (words <= 6 and category == "general" and "?" not in last[:-1]):
+    if _GREETING_PATTERN.match(text) or (words <= 6 and category == "general" and "?" not in last[:-1]):
         return "simple"
     points = 0
     points += 2 if tokens > 600 else 1 if tokens > 150 else 0
-    points += min(len(_CONSTRAINTS.findall(last)), 3)
-    points += 2 * min(len(_HARD_WORDS.findall(last)), 2)
+    points += _CONSTRAINT_PATTERN.count(text, 3)
+    points += 2 * _HARD_PATTERN.count(text, 2)
     points += 1 if last.count("\n") > 8 or last.count("?") > 2 else 0
     points += 1 if category in ("coding", "math", "reasoning") and words > 40 else 0
     if points >= 4:
@@ -160,19 +269,23 @@ def _difficulty(last: str, tokens: int, category: str) -> str:
 
 def extract_features(request: ChatRequest) -> PromptFeatures:
     """The features of a whole conversation."""
-    users = [m.text() for m in request.messages if m.role == "user"]
-    last = users[-1] if users else (request.messages[-1].text() if request.messages else "")
-    earlier = "\n".join(m.text() for m in request.messages[:-1] if m.role in ("user", "system", "assistant"))
-    prompt_chars = sum(len(m.text()) for m in request.messages)
-    tokens = prompt_chars // 4
-    category = _category(last, earlier)
+    messages = request.messages
+    texts = [m.text() for m in messages]
+    users = [text for m, text in zip(messages, texts, strict=True) if m.role == "user"]
+    last = users[-1] if users else (texts[-1] if texts else "")
+    earlier = "\n".join(
+        text for m, text in zip(messages[:-1], texts[:-1], strict=True) if m.role in ("user", "system", "assistant")
+    )
+    tokens = sum(map(len, texts)) // 4
+    last_text = _Text(last)
+    category = _category(last_text, _Text(earlier))
     return PromptFeatures(
         text=last,
         category=category,
-        difficulty=_difficulty(last, tokens, category),
+        difficulty=_difficulty(last_text, tokens, category),
         language=detect_language(last or earlier),
-        needs_vision=any(m.has_image() for m in request.messages),
+        needs_vision=any(m.has_image() for m in messages),
         needs_tools=bool(request.tools),
-        needs_json=request.wants_json() or bool(_JSON_ASK.search(last)),
+        needs_json=request.wants_json() or _JSON_PATTERN.search(last_text),
         prompt_tokens=tokens,
     )

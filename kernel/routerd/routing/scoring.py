@@ -42,39 +42,48 @@ class ScoredCandidate:
             },
         }
 
-
-def _mean(values: list[tuple[float, float]], default: float = 0.5) -> float:
-    weight = sum(w for _, w in values)
-    return sum(s * w for s, w in values) / weight if weight > 0 else default
+    def summary(self) -> str:
+        """The total and the reasons of the two weightiest contributions."""
+        best = sorted(self.contributions.items(), key=lambda kv: -kv[1].weight)[:2]
+        parts = "; ".join(f"{name}: {c.reason}" for name, c in best if c.reason)
+        return f"score {self.total:.2f}" + (f" ({parts})" if parts else "")
 
 
 def combine(
     entries: Sequence[CatalogEntry], opinions: Mapping[str, Mapping[str, Contribution]], preference: float
 ) -> list[ScoredCandidate]:
-    """The candidates ranked best first; ties keep the catalog's order."""
+    """The candidates ranked best first; ties keep the catalog's order. (The weighted means are
+    running sums, added in the scorers' order: the same figures as summing lists, without them.)"""
     scored = []
     for entry in entries:
-        quality: list[tuple[float, float]] = []
-        efficiency: list[tuple[float, float]] = []
+        name, public = entry.info.name, entry.id
+        quality = quality_weight = efficiency = efficiency_weight = 0
         multiplier = 1.0
         mine: dict[str, Contribution] = {}
         for scorer, contributions in opinions.items():
-            c = contributions.get(entry.info.name) or contributions.get(entry.id)
+            c = contributions.get(name) or contributions.get(public)
             if c is None:
                 continue
             mine[scorer] = c
             score = min(1.0, max(0.0, c.score))
-            if c.aspect == "multiplier":
+            aspect = c.aspect
+            if aspect == "multiplier":
                 multiplier *= score
-            elif c.aspect == "efficiency":
-                efficiency.append((score, c.weight))
+            elif aspect == "efficiency":
+                efficiency += score * c.weight
+                efficiency_weight += c.weight
             else:
-                quality.append((score, c.weight))
-        q, e = _mean(quality), _mean(efficiency)
+                quality += score * c.weight
+                quality_weight += c.weight
+        q = quality / quality_weight if quality_weight > 0 else 0.5
+        e = efficiency / efficiency_weight if efficiency_weight > 0 else 0.5
         total = (preference * q + (1 - preference) * e) * multiplier
         scored.append(ScoredCandidate(entry, q, e, total, mine))
-    order = {id(s.entry): i for i, s in enumerate(scored)}
-    return sorted(scored, key=lambda s: (-s.total, order[id(s.entry)]))
+    return sorted(scored, key=_best_first)  # a stable sort: ties keep the catalog's order
+
+
+def _best_first(scored: ScoredCandidate) -> float:
+    return -scored.total
 
 
 async def score_candidates(
