@@ -54,6 +54,14 @@ PROMPT = "Say hello."
 OFF_PLUGINS = ("local", "hf_leaderboard", "lmsys_arena")
 
 
+def third_party_plugins() -> list[str]:
+    """Installed plugins that routerd does not ship (a dev venv has the plugin template's): off, so
+    that the gateway measured is the gateway as it ships."""
+    from importlib.metadata import entry_points
+
+    return sorted({ep.name for ep in entry_points(group="routerd") if ep.dist is None or ep.dist.name != "routerd"})
+
+
 # -- the load generator (runs in its own process) -------------------------------------------------
 def _percentile(values: list[float], q: float) -> float:
     if not values:
@@ -126,6 +134,7 @@ def start_gateway(
             # Nothing but 127.0.0.1: no bundled model server, no benchmark downloads (a plugin that is
             # not installed is ignored, with a warning).
             **{f"ROUTERD__PLUGINS__{name.upper()}__ENABLED": "false" for name in OFF_PLUGINS},
+            **{f"ROUTERD__PLUGINS__{name.upper()}__ENABLED": "false" for name in third_party_plugins()},
             **extra_env,
         }
     )
@@ -165,7 +174,7 @@ def stop(process: subprocess.Popen | None) -> None:
 
 
 # The scorers the gateway ships with: the benchmark measures routing with all of them on.
-DEFAULT_SCORERS = ("size_fit", "speed", "cost", "diversity", "feedback")
+DEFAULT_SCORERS = ("size_fit", "speed", "cost", "diversity", "feedback", "profiles")
 CHECK_CHATS = 2  # the chat completions check_gateway sends
 
 

@@ -195,12 +195,22 @@ def aiohttp_in_thread(app: web.Application) -> Iterator[str]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     ready.wait(10)
+
+    async def stop() -> None:
+        await runner.cleanup()
+        # Handlers still waiting (a stalled stream, a slow answer) end here, not at interpreter exit.
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        loop.close()
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Router, get, post
+from litestar.params import FromPath
 
 from routerd.auth import require_admin
 from routerd.errors import InvalidRequest, NotFound
@@ -62,7 +63,7 @@ def describe_entry(entry: Any) -> dict[str, Any]:
 
 
 @get("/decisions/{decision_id:str}")
-async def explain_decision(request: Request, decision_id: str) -> dict[str, Any]:
+async def explain_decision(request: Request, decision_id: FromPath[str]) -> dict[str, Any]:
     """A routing decision: the prompt's features, every candidate with every scorer's contribution
     and reason, the models left out and why, and how the request ended."""
     found = await request.app.state.gateway.decisions.get(decision_id)
@@ -94,7 +95,7 @@ async def list_profiles(request: Request) -> dict[str, Any]:
 
 
 @get("/profiles/{model:path}")
-async def model_profiles(request: Request, model: str) -> dict[str, Any]:
+async def model_profiles(request: Request, model: FromPath[str]) -> dict[str, Any]:
     """One model's latest profile with every prompt's score, verdict and timings, and its history (newest first)."""
     gateway = request.app.state.gateway
     profiler = gateway.profiling.profiler
