@@ -26,7 +26,7 @@ from routerd.learning.evaluation import choose, curve_of, evaluate
 from routerd.learning.lexical import LexicalQualityModel
 from routerd.learning.neighbours import NeighbourQualityModel, VectorIndex
 from routerd.learning.scorers import CombinedQualityModel
-from routerd.learning.text_features import prompt_tokens
+from routerd.learning.token_view import TokenHasher, prompt_tokens, reference_hashes
 
 ROUTING_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "routing" / "routellm_mmlu_gsm8k.jsonl"
 
@@ -233,6 +233,33 @@ def test_prompt_tokens_mark_options_and_number_shapes():
     tokens = prompt_tokens("What is 12 + 345?\nA. 357\nB. seven\nAnswer:")
     assert {"N", "NN", "o:NN", "o:seven", "oshape:N", "options:2"} <= set(tokens)
     assert "12" not in tokens
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "What is 12 + 345?\nA. 357\nB. seven\nAnswer:",
+        "Compute 1,234.5 * 6 - 7..8, then x1y: snake_case and ½ or c²d!",
+        "Café au lait, naïve façade; 北京欢迎你, ٣٤ + ٥; ΣΑΣ σας.\n(A) un\n(B) 2,5\n(C) \u2026",
+        "İstanbul'da",  # lower-casing makes it longer: the reference path
+        "emoji \U0001F600 and text",
+        "",
+        "x" * 5000 + " tail words 42",
+    ],
+)
+def test_vectorised_token_hashes_are_the_token_strings_hashes(prompt):
+    vectorised = np.sort(TokenHasher().hashes(prompt))
+    assert vectorised.tolist() == np.sort(reference_hashes(prompt)).tolist()
+    assert len(vectorised) == len(prompt_tokens(prompt))
+
+
+@pytest.mark.skipif(not ROUTING_DATA.exists(), reason=f"{ROUTING_DATA} is not there (../shared beside the clone)")
+def test_vectorised_token_hashes_match_on_every_evaluation_prompt():
+    hasher = TokenHasher()
+    with ROUTING_DATA.open() as handle:
+        prompts = [json.loads(line)["prompt"] for line in handle][::7]
+    mismatched = [p[:60] for p in prompts if sorted(hasher.hashes(p).tolist()) != sorted(reference_hashes(p).tolist())]
+    assert mismatched == []
 
 
 def test_neighbour_model_predicts_from_the_closest_prompts():
