@@ -200,6 +200,11 @@ class NeighbourQualityModel:
         return self.predict_vectors(self._embed(prompts))
 
     def predict_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        return self.predict_with_support(vectors)[0]
+
+    def predict_with_support(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted, support), each (len(vectors), models): `support` is how many of the `k` nearest prompts
+        know each model's outcome (similarity-weighted when `sharpness` is set)."""
         if self.index is None or self.scores is None or self.means is None:
             raise RuntimeError("the model is not fitted")
         similarities, ids = self.index.search(vectors, self.k)
@@ -216,4 +221,5 @@ class NeighbourQualityModel:
         with np.errstate(invalid="ignore", divide="ignore"):
             predicted = (totals + self.prior * self._prior_means) / (mass + self.prior)
         predicted = np.where(mass + self.prior > 0, predicted, self._prior_means)  # no neighbour knows the model
-        return np.where(np.isnan(self.means), np.nan, predicted).astype(np.float64)
+        predicted = np.where(np.isnan(self.means), np.nan, predicted).astype(np.float64)
+        return predicted, np.broadcast_to(mass, predicted.shape)
