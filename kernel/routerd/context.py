@@ -12,6 +12,7 @@ from routerd.errors import ConfigError
 if TYPE_CHECKING:
     from routerd.config import Settings
     from routerd.db.database import Database
+    from routerd.routing.embedding import GatewayEmbedder
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,8 @@ class PluginContext:
     configuration, read-only; `data_dir` is a folder the plugin may write to; `log` is the
     plugin's logger; `database` is the gateway's database (usable once the gateway has started,
     from the registered objects' ``start`` and request methods). Plugins never read environment
-    variables themselves.
+    variables themselves. `embedder` embeds prompts with the model ``routing.embed_model`` names, through the
+    gateway's dispatcher (`routerd.routing.embedding.GatewayEmbedder`); None when that setting is empty.
     """
 
     name: str
@@ -32,6 +34,7 @@ class PluginContext:
     data_dir: Path
     log: logging.Logger
     database: Database
+    embedder: GatewayEmbedder | None = None
 
     def config_error(self, key: str, reason: str) -> ConfigError:
         """The error for a bad value of this plugin's setting `key`, found by the plugin itself

@@ -17,6 +17,7 @@ from routerd.jobs.benchmark_sync import BenchmarkSync
 from routerd.jobs.decision_log import DecisionLog
 from routerd.jobs.discovery import Discovery
 from routerd.plugins import PluginHost
+from routerd.routing.embedding import GatewayEmbedder
 from routerd.routing.engine import Router
 from routerd.signature import Signature
 
@@ -27,11 +28,15 @@ class Gateway:
     def __init__(self, settings: Settings, entry_points: Iterable[EntryPoint] | None = None) -> None:
         self.settings = settings
         self.database = Database(settings.database_url, auto_upgrade=settings.database.auto_upgrade)
-        self.plugins = PluginHost(settings, self.database, entry_points)
+        self.dispatcher = Dispatcher(settings.dispatch)
+        embed_model = settings.routing.embed_model
+        self.embedder = GatewayEmbedder(embed_model, self.dispatcher) if embed_model else None  # context.embedder
+        self.plugins = PluginHost(settings, self.database, entry_points, embedder=self.embedder)
         self.plugins.load()
         self.auth = Authentication(self.plugins.registry)
         self.catalog = Catalog(self.plugins.registry.backends, self.database)
-        self.dispatcher = Dispatcher(settings.dispatch)
+        if self.embedder is not None:
+            self.embedder.catalog = self.catalog
         self.discovery = Discovery(self.catalog, settings.backends.discovery_interval)
         self.benchmarks = BenchmarkSync(self.plugins.registry.benchmark_providers, self.database, settings.benchmarks)
         self.signature = Signature(settings.response.signature)

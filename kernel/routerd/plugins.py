@@ -142,9 +142,12 @@ def _is_enabled(name: str, table: dict[str, Any]) -> bool:
 class PluginHost:
     """Loads the enabled plugins, calls their hooks, and owns what they registered."""
 
-    def __init__(self, settings: Settings, database: Database, eps: Iterable[EntryPoint] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, eps: Iterable[EntryPoint] | None = None, *, embedder: Any = None
+    ) -> None:
         self.settings = settings
         self.database = database
+        self.embedder = embedder  # given to plugins as context.embedder
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
@@ -268,6 +271,7 @@ class PluginHost:
             data_dir=data_dir,
             log=logging.getLogger(f"routerd.plugin.{record.name}"),
             database=self.database,
+            embedder=self.embedder,
         )
         others = [p for p in self.pm.get_plugins() if self.pm.get_name(p) != record.name]
         caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
