@@ -36,7 +36,11 @@ class LexicalQualityModel:
         self.coef: np.ndarray | None = None
         self.intercept: np.ndarray | None = None
 
-    def fit(self, prompts: Sequence[str], scores: np.ndarray, models: Sequence[str]) -> LexicalQualityModel:
+    def fit(
+        self, prompts: Sequence[str], scores: np.ndarray, models: Sequence[str], weights: np.ndarray | None = None
+    ) -> LexicalQualityModel:
+        """`weights` (the shape of `scores`, optional): how much each known score counts, such as the number of
+        outcomes it is the mean of."""
         scores = check_scores(prompts, scores, models)
         features = self.vectorizer.fit_transform(prompts)
         self.models = list(models)
@@ -45,7 +49,8 @@ class LexicalQualityModel:
         for j in range(len(self.models)):
             known = ~np.isnan(scores[:, j])
             if known.any():
-                self.coef[:, j], self.intercept[j] = _ridge(features[known], scores[known, j], self.alpha)
+                weight = None if weights is None else weights[known, j]
+                self.coef[:, j], self.intercept[j] = _ridge(features[known], scores[known, j], self.alpha, weight)
         return self
 
     def predict(self, prompts: Sequence[str]) -> np.ndarray:
@@ -64,7 +69,9 @@ class LexicalQualityModel:
         return np.clip(values @ self.coef[columns] + self.intercept, 0.0, 1.0)
 
 
-def _ridge(x: sparse.csr_matrix, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+def _ridge(
+    x: sparse.csr_matrix, y: np.ndarray, alpha: float, weight: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
     """Ridge regression (intercept not penalised; scikit-learn centres sparse features implicitly)."""
-    model = Ridge(alpha=alpha, solver="sparse_cg", tol=1e-4).fit(x, y)
+    model = Ridge(alpha=alpha, solver="sparse_cg", tol=1e-4).fit(x, y, sample_weight=weight)
     return model.coef_.astype(np.float32), float(model.intercept_)

@@ -20,12 +20,13 @@ OutcomeTriple = tuple[str, str, float]  # (prompt, model, score in 0..1)
 
 @dataclass(frozen=True)
 class OutcomeTable:
-    """`scores[i, j]`: the mean known score of `models[j]` on `prompts[i]` (NaN: unknown); `counts[j]`: how many
-    prompts know model j."""
+    """`scores[i, j]`: the mean known score of `models[j]` on `prompts[i]` (NaN: unknown), the mean of
+    `outcomes[i, j]` outcomes; `counts[j]`: how many prompts know model j."""
 
     prompts: list[str]
     models: list[str]
     scores: np.ndarray
+    outcomes: np.ndarray
     counts: np.ndarray
 
     def __len__(self) -> int:
@@ -48,9 +49,11 @@ def table(outcomes: Iterable[OutcomeTriple]) -> OutcomeTable:
             cell[0] += score
             cell[1] += 1
     scores = np.full((len(rows), len(columns)), np.nan)
+    outcomes = np.zeros((len(rows), len(columns)))
     for (i, j), (total, n) in cells.items():
         scores[i, j] = total / n
-    return OutcomeTable(list(rows), list(columns), scores, (~np.isnan(scores)).sum(axis=0))
+        outcomes[i, j] = n
+    return OutcomeTable(list(rows), list(columns), scores, outcomes, (~np.isnan(scores)).sum(axis=0))
 
 
 def from_scored_prompts(data: ScoredPrompts, names: Mapping[str, str] | None = None) -> Iterator[OutcomeTriple]:
