@@ -19,6 +19,7 @@ from routerd.jobs.discovery import Discovery
 from routerd.plugins import PluginHost
 from routerd.routing.embedding import GatewayEmbedder
 from routerd.routing.engine import Router
+from routerd.routing.llm_dispatcher import LLMDispatcher
 from routerd.signature import Signature
 
 log = logging.getLogger("routerd")
@@ -42,7 +43,8 @@ class Gateway:
         self.signature = Signature(settings.response.signature)
         scorers = self.plugins.registry.scorers
         self.decisions = DecisionLog(self.database, learners=scorers.values)
-        self.router = Router(self.catalog, scorers, self.dispatcher.available, self.decisions)
+        llm = LLMDispatcher.configured(settings.routing, self.catalog, self.dispatcher)
+        self.router = Router(self.catalog, scorers, self.dispatcher.available, self.decisions, llm=llm)
 
     async def start(self) -> None:
         await self.database.start()

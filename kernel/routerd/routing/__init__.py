@@ -41,6 +41,7 @@ class RoutingDecision:
     pinned: bool
     reasons: dict[str, str] = field(default_factory=dict)
     record: Any = None  # the audit-log record (routerd.jobs.decision_log.DecisionRecord)
+    dispatcher: Any = None  # LLM dispatcher mode: its verdict (routerd.routing.llm_dispatcher.DispatcherVerdict)
 
     @property
     def chosen(self) -> CatalogEntry:

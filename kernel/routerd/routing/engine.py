@@ -15,18 +15,28 @@ from routerd.errors import InvalidRequest, ModelNotFound
 from routerd.jobs.decision_log import DecisionLog, DecisionRecord
 from routerd.routing import Needs, RoutingDecision
 from routerd.routing.features import extract_features
+from routerd.routing.llm_dispatcher import LLMDispatcher
 from routerd.routing.scoring import score_candidates
 from routerd.schemas.catalog import Principal
 from routerd.schemas.openai import ChatRequest
 
 
 class Router:
-    def __init__(self, catalog: Catalog, scorers: dict, available, decisions: DecisionLog, budget: float = 0.05):
+    def __init__(
+        self,
+        catalog: Catalog,
+        scorers: dict,
+        available,
+        decisions: DecisionLog,
+        budget: float = 0.05,
+        llm: LLMDispatcher | None = None,
+    ):
         self.catalog = catalog
         self.scorers = scorers
         self.available = available
         self.decisions = decisions
         self.budget = budget
+        self.llm = llm  # LLM dispatcher mode: a model chooses among the best-ranked candidates
 
     def candidates(self, needs: Needs) -> tuple[list[CatalogEntry], dict[str, str]]:
         """The models that meet the hard constraints, and why the others do not."""
@@ -69,7 +79,15 @@ class Router:
             explained = [s.explain() for s in scored]
             explained += [{"model": model, "excluded": reason} for model, reason in unfit.items()]
             reasons = {s.entry.id: _summary(s) for s in scored}
-            decision = RoutingDecision(decision_id, [s.entry for s in scored], pinned=False, reasons=reasons)
+            verdict = None
+            if self.llm is not None and len(scored) > 1:
+                verdict = await self.llm.choose(features, scored)
+                if verdict.choice is not None:
+                    scored.sort(key=lambda s: s.entry.id != verdict.choice)  # stable: the rest keep their order
+                    reasons[verdict.choice] = f"chosen by {verdict.model}; {reasons[verdict.choice]}"
+            decision = RoutingDecision(
+                decision_id, [s.entry for s in scored], pinned=False, reasons=reasons, dispatcher=verdict
+            )
         decision.record = DecisionRecord(
             id=decision_id,
             principal=principal.subject,
@@ -80,6 +98,7 @@ class Router:
             features=features,
             candidates=explained,
             quality_preference=preference,
+            dispatcher=decision.dispatcher.as_dict() if decision.dispatcher is not None else None,
         )
         self.decisions.remember(decision.record)
         return decision
