@@ -59,7 +59,9 @@ def rows(n: int, seed: int = 0) -> list[dict]:
         kind = kinds[i % len(kinds)]
         scores = {m: 1.0 if rng.random() < p else 0.0 for m, p in zip(MODELS, STRENGTH[kind], strict=True)}
         costs = dict(zip(MODELS, COST, strict=True))
-        found.append({"id": f"{kind}-{i}", "source": kind, "prompt": _prompt(kind, rng), "scores": scores, "costs": costs})
+        found.append(
+            {"id": f"{kind}-{i}", "source": kind, "prompt": _prompt(kind, rng), "scores": scores, "costs": costs}
+        )
     return found
 
 

@@ -240,9 +240,9 @@ def test_prompt_tokens_mark_options_and_number_shapes():
     [
         "What is 12 + 345?\nA. 357\nB. seven\nAnswer:",
         "Compute 1,234.5 * 6 - 7..8, then x1y: snake_case and ½ or c²d!",
-        "Café au lait, naïve façade; 北京欢迎你, ٣٤ + ٥; ΣΑΣ σας.\n(A) un\n(B) 2,5\n(C) \u2026",
+        "Café au lait, naïve façade; 北京欢迎你, ٣٤ + ٥; ΣΑΣ σας.\n(A) un\n(B) 2,5\n(C) \u2026",  # noqa: RUF001
         "İstanbul'da",  # lower-casing makes it longer: the reference path
-        "emoji \U0001F600 and text",
+        "emoji \U0001f600 and text",
         "",
         "x" * 5000 + " tail words 42",
     ],

@@ -158,5 +158,5 @@ def test_parse_choice_prefers_the_longest_name_that_appears():
 
 
 def test_llm_mode_without_a_dispatcher_model_stops_start_up(tmp_path):
-    with pytest.raises(ConfigError, match="routing.dispatcher_model"):
+    with pytest.raises(ConfigError, match=r"routing\.dispatcher_model"):
         build_app(tmp_path, {"routing": {"mode": "llm"}})
