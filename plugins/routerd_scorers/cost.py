@@ -28,7 +28,11 @@ class CostScorer(PerModelScorer):
     name = "cost"
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__()
         self.settings = settings
+
+    def cache_key(self, features: routerd.PromptFeatures, model: routerd.ModelInfo):
+        return model.name, model.backend
 
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         price = self.settings.prices.get(model.name)

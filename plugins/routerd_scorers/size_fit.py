@@ -40,8 +40,12 @@ class SizeFitScorer(PerModelScorer):
     name = "size_fit"
 
     def __init__(self, weight: float, undersized_factor: float = 0.1) -> None:
+        super().__init__()
         self.weight = weight
         self.undersized_factor = undersized_factor
+
+    def cache_key(self, features: routerd.PromptFeatures, model: routerd.ModelInfo):
+        return features.category, features.difficulty, model.parameters
 
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution:
         parameters = model.parameters

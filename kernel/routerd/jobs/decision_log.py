@@ -37,7 +37,8 @@ class DecisionRecord:
     chosen_model: str | None
     runner_up: str | None
     features: PromptFeatures
-    candidates: list[dict[str, Any]]
+    # every candidate's contributions; the router gives a function that makes them, called when first needed
+    candidates: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]]
     quality_preference: float
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     status: str = "pending"
@@ -47,6 +48,11 @@ class DecisionRecord:
     completion_tokens: int | None = None
     response_id: str | None = None
     dispatcher: dict[str, Any] | None = None  # routing.mode "llm": what the dispatcher model said
+
+    def explained(self) -> list[dict[str, Any]]:
+        if callable(self.candidates):
+            self.candidates = self.candidates()
+        return self.candidates
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,7 +65,7 @@ class DecisionRecord:
             "runner_up": self.runner_up,
             "quality_preference": self.quality_preference,
             "features": _features_dict(self.features),
-            "candidates": self.candidates,
+            "candidates": self.explained(),
             "status": self.status,
             "latency_ms": self.latency_ms,
             "prompt_tokens": self.prompt_tokens,
@@ -72,7 +78,7 @@ class DecisionRecord:
         return {
             "id": self.id, "created_at": self.created_at, "principal": self.principal, "tenant": self.tenant,
             "requested_model": self.requested_model, "chosen_model": self.chosen_model, "runner_up": self.runner_up,
-            "features": _features_dict(self.features), "candidates": self.candidates, "status": self.status,
+            "features": _features_dict(self.features), "candidates": self.explained(), "status": self.status,
             "latency_ms": self.latency_ms, "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "response_id": self.response_id,
             "quality_preference": self.quality_preference, "dispatcher": self.dispatcher,

@@ -39,9 +39,20 @@ class RoutingDecision:
     id: str
     ranked: list[CatalogEntry]
     pinned: bool
-    reasons: dict[str, str] = field(default_factory=dict)
+    scored: list[Any] = field(default_factory=list)  # routerd.routing.scoring.ScoredCandidate, best first
     record: Any = None  # the audit-log record (routerd.jobs.decision_log.DecisionRecord)
     dispatcher: Any = None  # LLM dispatcher mode: its verdict (routerd.routing.llm_dispatcher.DispatcherVerdict)
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        """Each candidate's score and weightiest reasons, made when asked (not on the request path)."""
+        if self.pinned:
+            return {self.chosen.id: "pinned by the request"}
+        found = {s.entry.id: s.summary() for s in self.scored}
+        choice = self.dispatcher.choice if self.dispatcher is not None else None
+        if choice in found:
+            found[choice] = f"chosen by {self.dispatcher.model}; {found[choice]}"
+        return found
 
     @property
     def chosen(self) -> CatalogEntry:

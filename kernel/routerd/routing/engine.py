@@ -65,7 +65,7 @@ class Router:
             if problem:
                 raise InvalidRequest(f"the model {pinned!r} {problem}", param="model", code="model_incapable")
             explained = [{"model": entry.id, "backend": entry.info.backend, "pinned": True}]
-            decision = RoutingDecision(decision_id, [entry], pinned=True, reasons={entry.id: "pinned by the request"})
+            decision = RoutingDecision(decision_id, [entry], pinned=True)
         else:
             fit, unfit = self.candidates(needs)
             if not fit:
@@ -76,18 +76,16 @@ class Router:
                 detail = f" with {' and '.join(wanted)}" if wanted else ""
                 raise ModelNotFound(f"no model{detail} is available for this request", code="no_capable_model")
             scored = await score_candidates(self.scorers, features, fit, preference, self.budget)
-            explained = [s.explain() for s in scored]
-            explained += [{"model": model, "excluded": reason} for model, reason in unfit.items()]
-            reasons = {s.entry.id: _summary(s) for s in scored}
             verdict = None
             if self.llm is not None and len(scored) > 1:
                 verdict = await self.llm.choose(features, scored)
                 if verdict.choice is not None:
-                    scored.sort(key=lambda s: s.entry.id != verdict.choice)  # stable: the rest keep their order
-                    reasons[verdict.choice] = f"chosen by {verdict.model}; {reasons[verdict.choice]}"
+                    choice = verdict.choice
+                    scored.sort(key=lambda s: s.entry.id != choice)  # stable: the rest keep their order
             decision = RoutingDecision(
-                decision_id, [s.entry for s in scored], pinned=False, reasons=reasons, dispatcher=verdict
+                decision_id, [s.entry for s in scored], pinned=False, scored=scored, dispatcher=verdict
             )
+            explained = _explanation(scored, unfit)
         decision.record = DecisionRecord(
             id=decision_id,
             principal=principal.subject,
@@ -104,7 +102,11 @@ class Router:
         return decision
 
 
-def _summary(scored) -> str:
-    best = sorted(scored.contributions.items(), key=lambda kv: -kv[1].weight)[:2]
-    parts = "; ".join(f"{name}: {c.reason}" for name, c in best if c.reason)
-    return f"score {scored.total:.2f}" + (f" ({parts})" if parts else "")
+def _explanation(scored, unfit: dict[str, str]):
+    """The audit log's candidates, made when the record is read or written (off the request path)."""
+
+    def explain() -> list[dict]:
+        found = [s.explain() for s in scored]
+        return found + [{"model": model, "excluded": reason} for model, reason in unfit.items()]
+
+    return explain

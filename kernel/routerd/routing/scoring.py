@@ -21,7 +21,7 @@ from routerd.schemas.catalog import Contribution, PromptFeatures
 log = logging.getLogger("routerd.routing")
 
 
-@dataclass
+@dataclass(slots=True)
 class ScoredCandidate:
     entry: CatalogEntry
     quality: float
@@ -42,39 +42,53 @@ class ScoredCandidate:
             },
         }
 
-
-def _mean(values: list[tuple[float, float]], default: float = 0.5) -> float:
-    weight = sum(w for _, w in values)
-    return sum(s * w for s, w in values) / weight if weight > 0 else default
+    def summary(self) -> str:
+        """The total and the two weightiest reasons."""
+        best = sorted(self.contributions.items(), key=lambda kv: -kv[1].weight)[:2]
+        parts = "; ".join(f"{name}: {c.reason}" for name, c in best if c.reason)
+        return f"score {self.total:.2f}" + (f" ({parts})" if parts else "")
 
 
 def combine(
     entries: Sequence[CatalogEntry], opinions: Mapping[str, Mapping[str, Contribution]], preference: float
 ) -> list[ScoredCandidate]:
-    """The candidates ranked best first; ties keep the catalog's order."""
+    """The candidates ranked best first; ties keep the catalog's order.
+
+    A scorer's mapping may hold models that are not candidates (a table computed ahead): only the candidates'
+    entries are read, by model name, then by catalog id where the two differ."""
+    scorers = [(name, found) for name, found in opinions.items() if found]  # no opinion: nothing to look up
     scored = []
     for entry in entries:
-        quality: list[tuple[float, float]] = []
-        efficiency: list[tuple[float, float]] = []
+        name = entry.info.name
+        alias = entry.id if entry.id != name else None
+        quality = quality_weight = efficiency = efficiency_weight = 0.0
         multiplier = 1.0
         mine: dict[str, Contribution] = {}
-        for scorer, contributions in opinions.items():
-            c = contributions.get(entry.info.name) or contributions.get(entry.id)
+        for scorer, contributions in scorers:
+            c = contributions.get(name)
             if c is None:
-                continue
+                if alias is None:
+                    continue
+                c = contributions.get(alias)
+                if c is None:
+                    continue
             mine[scorer] = c
-            score = min(1.0, max(0.0, c.score))
-            if c.aspect == "multiplier":
+            score = c.score
+            score = 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
+            aspect = c.aspect
+            if aspect == "multiplier":
                 multiplier *= score
-            elif c.aspect == "efficiency":
-                efficiency.append((score, c.weight))
+            elif aspect == "efficiency":
+                efficiency += score * c.weight
+                efficiency_weight += c.weight
             else:
-                quality.append((score, c.weight))
-        q, e = _mean(quality), _mean(efficiency)
-        total = (preference * q + (1 - preference) * e) * multiplier
-        scored.append(ScoredCandidate(entry, q, e, total, mine))
-    order = {id(s.entry): i for i, s in enumerate(scored)}
-    return sorted(scored, key=lambda s: (-s.total, order[id(s.entry)]))
+                quality += score * c.weight
+                quality_weight += c.weight
+        q = quality / quality_weight if quality_weight > 0 else 0.5
+        e = efficiency / efficiency_weight if efficiency_weight > 0 else 0.5
+        scored.append(ScoredCandidate(entry, q, e, (preference * q + (1 - preference) * e) * multiplier, mine))
+    scored.sort(key=lambda s: -s.total)  # stable: ties keep the catalog's order
+    return scored
 
 
 async def score_candidates(
