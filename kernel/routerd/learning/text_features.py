@@ -96,12 +96,14 @@ class PromptVectorizer:
         if self.idf is None:
             raise RuntimeError("the vectorizer is not fitted")
         columns, counts = buckets
-        weights = (1 + np.log(counts)).astype(np.float32) * self.idf[columns]
+        weights = self.idf[columns]
+        weights *= 1 + np.log(counts, dtype=np.float32)
         split = int(np.searchsorted(columns, self.n_features))  # columns are sorted: tokens, then characters
-        squares = weights * weights
-        norms = np.sqrt([squares[:split].sum(), squares[split:].sum()])
-        scale = np.where(np.arange(len(weights)) < split, norms[0], norms[1])
-        return columns, weights / np.maximum(scale, 1e-12).astype(np.float32)
+        for view in (weights[:split], weights[split:]):
+            norm = float(np.sqrt(view @ view))
+            if norm > 0:
+                view /= norm
+        return columns, weights
 
     def _matrix(self, counts: list[tuple[np.ndarray, np.ndarray]]) -> sparse.csr_matrix:
         rows = [self._weights(views) for views in counts]

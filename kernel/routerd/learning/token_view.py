@@ -139,45 +139,48 @@ class TokenHasher:
         if len(lower) != len(prompt) or not prompt:  # a character whose lower case is longer: rare
             return reference_hashes(prompt)
         codes = np.frombuffer(lower.encode("utf-32-le"), dtype=np.uint32)
-        classes = self._classes(codes)
-        markers = [(m.start(), m.end()) for m in OPTION.finditer(prompt)]
+        size = len(codes)
+        padded = np.empty(size + 2, dtype=np.int8)  # the classes, a separator either side
+        padded[0] = padded[-1] = _SEPARATOR
+        classes = padded[1:-1]
+        classes[:] = self._classes(codes)
+        markers = [(m.start(), m.end()) for m in OPTION.finditer(prompt)] if "\n" in prompt else []
         for start, end in markers:
             classes[start:end] = _SEPARATOR
-        size = len(codes)
-        # "." or "," between two digits belongs to the number
-        inner = (codes[1:-1] == 46) | (codes[1:-1] == 44)
-        joins = np.nonzero(inner & (classes[:-2] == _DIGIT) & (classes[2:] == _DIGIT))[0] + 1
-        classes[joins] = _DIGIT
+        if "." in lower or "," in lower:  # "." or "," between two digits belongs to the number
+            inner = (codes[1:-1] == 46) | (codes[1:-1] == 44)
+            joins = np.flatnonzero(inner & (classes[:-2] == _DIGIT) & (classes[2:] == _DIGIT))
+            classes[joins + 1] = _DIGIT
         # tokens: runs of letters, runs of digits, single marks
-        before = np.concatenate([[_SEPARATOR], classes[:-1]])
-        after = np.concatenate([classes[1:], [_SEPARATOR]])
+        changes = padded[1:] != padded[:-1]  # changes[i]: class i differs from class i - 1
         word = (classes == _LETTER) | (classes == _DIGIT)
-        starts = np.nonzero((word & (classes != before)) | (classes == _MARK))[0]
-        ends = np.nonzero((word & (classes != after)) | (classes == _MARK))[0] + 1
+        mark = classes == _MARK
+        starts = np.flatnonzero((word & changes[:-1]) | mark)
+        ends = np.flatnonzero((word & changes[1:]) | mark) + 1
         self.powers.grow(size + 2)
         up, down = self.powers.up, self.powers.down
         prefix = np.zeros(size + 1, dtype=np.uint32)
         np.cumsum(codes * up[:size], out=prefix[1:])
         hashes = (prefix[ends] - prefix[starts]) * down[starts]  # each token's hash, wherever it starts
-        lengths = (ends - starts).astype(np.int64)
-        digits = classes[starts] == _DIGIT
-        long_number = digits & (lengths > 2)
-        hashes[digits] = self._n
-        hashes[long_number] = self._nn
-        lengths[digits] = 1
-        lengths[long_number] = 2
-        # which part each token is in: 0 the question, i the i-th option
-        part = np.searchsorted(np.array([e for _, e in markers], dtype=np.int64), starts, side="right")
-        in_question = part == 0
-        q_hashes, q_lengths = hashes[in_question], lengths[in_question]
+        lengths = ends - starts
+        digits = np.flatnonzero(classes[starts] == _DIGIT)
+        if len(digits):
+            long_number = lengths[digits] > 2
+            hashes[digits] = np.where(long_number, np.uint32(self._nn), np.uint32(self._n))
+            lengths[digits] = np.where(long_number, 2, 1)
+        meta = [self._hash(f"options:{len(markers)}"), self._hash(f"length:{int(math.log2(1 + size))}")]
+        if markers:
+            # which part each token is in: 0 the question, i the i-th option
+            part = np.searchsorted(np.array([e for _, e in markers], dtype=np.int64), starts, side="right")
+            in_question = part == 0
+            options = hashes[~in_question] * up[2] + np.uint32(self._o)
+            meta += [self._hash(f"oshape:{shape}") for shape in _option_shapes(lower, markers)]
+            hashes, lengths = hashes[in_question], lengths[in_question]
+        else:
+            options = hashes[:0]
         # bigrams of the question: a + "_" + b
-        bigrams = (
-            q_hashes[:-1] + np.uint32(self._underscore) * up[q_lengths[:-1]] + q_hashes[1:] * up[q_lengths[:-1] + 1]
-        )
-        options = hashes[~in_question] * up[2] + np.uint32(self._o)
-        meta = [self._hash(f"oshape:{shape}") for shape in self._option_shapes(lower, starts, classes, part, markers)]
-        meta += [self._hash(f"options:{len(markers)}"), self._hash(f"length:{int(math.log2(1 + size))}")]
-        return mix(np.concatenate([q_hashes, bigrams, options, np.array(meta, dtype=np.uint32)]))
+        bigrams = hashes[:-1] + np.uint32(self._underscore) * up[lengths[:-1]] + hashes[1:] * up[lengths[:-1] + 1]
+        return mix(np.concatenate([hashes, bigrams, options, np.array(meta, dtype=np.uint32)]))
 
     def _hash(self, token: str) -> int:
         """`string_hash` of a meta token (an option's shape, the number of options, the length bucket): a few
@@ -193,22 +196,13 @@ class TokenHasher:
             return self._table[codes]
         return np.array([_class_of(chr(c)) for c in codes.tolist()], dtype=np.int8)  # emoji and the like
 
-    @staticmethod
-    def _option_shapes(lower: str, starts: np.ndarray, classes: np.ndarray, part: np.ndarray, markers) -> list[str]:
-        """Each option's shape: its first six tokens as N (a number), a (a word) or p (anything else)."""
-        if not markers:
-            return []
-        numbers = np.arange(1, len(markers) + 1)
-        firsts = np.searchsorted(part, numbers).tolist()
-        lasts = np.searchsorted(part, numbers, side="right").tolist()
-        shapes = []
-        for first, last in zip(firsts, lasts, strict=True):
-            shown = starts[first : min(first + 6, last)].tolist()
-            kinds = classes[shown].tolist()
-            shapes.append(
-                "".join(
-                    "N" if kind == _DIGIT else "a" if lower[start].isalpha() else "p"
-                    for start, kind in zip(shown, kinds, strict=True)
-                )
-            )
-        return shapes
+
+def _option_shapes(lower: str, markers: list[tuple[int, int]]) -> list[str]:
+    """Each option's shape (its first six tokens: N a number, a a word, p anything else), from the text between
+    the option markers: a few tokens each, found by the regular expression itself."""
+    ends = [start for start, _ in markers[1:]] + [len(lower)]
+    shapes = []
+    for (_, start), end in zip(markers, ends, strict=True):
+        found = itertools.islice(_TOKEN.finditer(lower, start, end), 6)
+        shapes.append("".join("N" if (c := m.group()[0]).isdecimal() else "a" if c.isalpha() else "p" for m in found))
+    return shapes
