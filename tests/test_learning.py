@@ -442,3 +442,41 @@ def test_lexical_router_on_routellm_mmlu_gsm8k():
     assert result.random.apgr == pytest.approx(0.5)
     assert result.oracle.apgr > 1.0
     assert (result.strongest, result.weakest) == ("gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1")
+
+
+# -- training from outcomes -------------------------------------------------------------------------------------
+
+
+def test_ridge_matches_the_closed_form_weighted_solution():
+    from scipy import sparse
+
+    from routerd.learning.lexical import _ridge
+
+    rng = np.random.default_rng(0)
+    x = sparse.random(120, 400, density=0.05, format="csr", random_state=1, dtype=np.float32)
+    y = rng.random(120)
+    for weight in (None, rng.integers(1, 5, 120).astype(float)):
+        coef, intercept = _ridge(x, y, 3.0, weight, tol=1e-9)
+        w = np.ones(120) if weight is None else weight
+        dense = x.toarray().astype(float)
+        mean_x, mean_y = w @ dense / w.sum(), w @ y / w.sum()
+        centred = (dense - mean_x) * np.sqrt(w)[:, None]
+        expected = np.linalg.solve(centred.T @ centred + 3.0 * np.eye(400), centred.T @ ((y - mean_y) * np.sqrt(w)))
+        assert coef == pytest.approx(expected, abs=1e-5)
+        assert intercept == pytest.approx(mean_y - mean_x @ expected, abs=1e-5)
+
+
+def test_outcome_table_gathers_files_and_triples_with_means_and_counts():
+    from routerd.learning.outcomes import table
+
+    data = ScoredPrompts(
+        ids=["a", "b"], prompts=["p1", "p2"], models=["gpt", "mix"], scores=np.array([[1.0, 0.0], [np.nan, 1.0]])
+    )
+    triples = [("p1", "big", 0.0), ("p1", "big", 1.0), ("p3", "small", 0.5), ("", "x", 1.0), ("p4", "y", 7.0)]
+    found = table(triples, [(data, {"gpt": "big"})])
+    assert found.prompts == ["p1", "p2", "p3"] and found.models == ["big", "mix", "small"]
+    assert np.array_equal(
+        found.scores, np.array([[2 / 3, 0.0, np.nan], [np.nan, 1.0, np.nan], [np.nan, np.nan, 0.5]]), equal_nan=True
+    )
+    assert found.outcomes.tolist() == [[3, 1, 0], [0, 1, 0], [0, 0, 1]]
+    assert found.counts.tolist() == [1, 2, 1]  # prompts that know each model

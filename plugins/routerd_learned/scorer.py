@@ -43,7 +43,7 @@ class LearnedScorer:
             store=store,
             neighbours=settings.neighbours,
         )
-        self.file_outcomes: list | None = None
+        self.files: list | None = None  # the evaluation files, read once
         self.new_outcomes = 0
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -102,17 +102,16 @@ class LearnedScorer:
     def _publish(self, trained: Trained) -> None:
         self.trained = trained
 
-    async def _gather(self) -> list:
-        if self.file_outcomes is None:
+    async def _gather(self) -> tuple[list, list]:
+        """(outcome triples from the database, evaluation files with their name mapping)."""
+        if self.files is None:
             try:
-                self.file_outcomes = await asyncio.to_thread(read_files, self.settings.data, self.settings.model_names)
+                self.files = await asyncio.to_thread(read_files, self.settings.data)
             except Exception as exc:
                 log.error("learned: plugins.learned.data cannot be used: %s", exc)
-                self.file_outcomes = []
-        found = list(self.file_outcomes)
-        if self.settings.feedback or self.settings.profiles:
-            found += await self.database_outcomes.read()
-        return found
+                self.files = []
+        found = await self.database_outcomes.read() if self.settings.feedback or self.settings.profiles else []
+        return found, [(data, self.settings.model_names) for data in self.files]
 
     async def start(self) -> None:
         self._wake = asyncio.Event()

@@ -14,25 +14,22 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from routerd.db.models import CatalogModel, FeedbackRow, ModelProfile, RoutingDecisionRow
-from routerd.learning.dataset import read_scored_prompts
-from routerd.learning.outcomes import OutcomeTriple, from_scored_prompts
+from routerd.learning.dataset import ScoredPrompts, read_scored_prompts
+from routerd.learning.outcomes import OutcomeTriple
 
 log = logging.getLogger("routerd.plugin.learned")
 
 
-def read_files(paths: Sequence[str], names: Mapping[str, str]) -> list[OutcomeTriple]:
-    """Every outcome of the evaluation files (a `DatasetError` names a bad file and line)."""
-    found: list[OutcomeTriple] = []
-    for path in paths:
-        found.extend(from_scored_prompts(read_scored_prompts(Path(path)), names))
-    return found
+def read_files(paths: Sequence[str]) -> list[ScoredPrompts]:
+    """Every evaluation file's prompts and scores (a `DatasetError` names a bad file and line)."""
+    return [read_scored_prompts(Path(path)) for path in paths]
 
 
 class RecentPrompts:

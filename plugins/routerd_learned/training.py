@@ -20,7 +20,7 @@ import numpy as np
 
 from routerd.learning.lexical import LexicalQualityModel
 from routerd.learning.neighbours import NeighbourQualityModel
-from routerd.learning.outcomes import OutcomeTable, OutcomeTriple, table
+from routerd.learning.outcomes import OutcomeTable, table
 from routerd_learned.embedding import VectorStore, text_key
 
 log = logging.getLogger("routerd.plugin.learned")
@@ -60,7 +60,7 @@ class Trainer:
 
     def __init__(
         self,
-        gather: Callable,  # async () -> list[OutcomeTriple]
+        gather: Callable,  # async () -> (outcome triples, [(evaluation file, its model names)])
         publish: Callable[[Trained], None],
         *,
         min_outcomes: int,
@@ -85,8 +85,8 @@ class Trainer:
 
     async def round(self) -> Trained | None:
         """One training round; None (and nothing published) when there are too few outcomes."""
-        outcomes: list[OutcomeTriple] = await self.gather()
-        data = await self._in_thread(table, outcomes)
+        outcomes, blocks = await self.gather()
+        data = await self._in_thread(table, outcomes, blocks)
         known = int(np.sum(data.counts))
         if known < self.min_outcomes or not data.models:
             log.info(

@@ -33,27 +33,45 @@ class OutcomeTable:
         return len(self.prompts)
 
 
-def table(outcomes: Iterable[OutcomeTriple]) -> OutcomeTable:
-    """Gather triples into an `OutcomeTable`; empty prompts and scores outside 0..1 (or not numbers) are skipped."""
+def table(
+    outcomes: Iterable[OutcomeTriple] = (), blocks: Iterable[tuple[ScoredPrompts, Mapping[str, str]]] = ()
+) -> OutcomeTable:
+    """Gather outcomes into an `OutcomeTable`: `outcomes` as triples (empty prompts and scores outside 0..1, or
+    not numbers, are skipped), `blocks` as whole evaluation files with their model names translated (a name
+    a mapping does not list stays as it is). Built with numpy from flat lists, so a large file makes a few
+    objects, not one per outcome (the garbage collector would walk them all, holding up the gateway)."""
     rows: dict[str, int] = {}
     columns: dict[str, int] = {}
-    cells: dict[tuple[int, int], list[float]] = {}
+    found_rows: list[np.ndarray] = []
+    found_columns: list[np.ndarray] = []
+    found_scores: list[np.ndarray] = []
+    for data, names in blocks:
+        row_ids = np.array([rows.setdefault(p, len(rows)) for p in data.prompts], dtype=np.int64)
+        column_ids = np.array([columns.setdefault(names.get(m, m), len(columns)) for m in data.models], np.int64)
+        i, j = np.nonzero(~np.isnan(data.scores))
+        found_rows.append(row_ids[i])
+        found_columns.append(column_ids[j])
+        found_scores.append(data.scores[i, j])
+    triple_rows: list[int] = []
+    triple_columns: list[int] = []
+    triple_scores: list[float] = []
     for prompt, model, score in outcomes:
         if not prompt or not model or not isinstance(score, int | float) or not 0.0 <= score <= 1.0:
             continue
-        key = (rows.setdefault(prompt, len(rows)), columns.setdefault(model, len(columns)))
-        cell = cells.get(key)
-        if cell is None:
-            cells[key] = [float(score), 1.0]
-        else:
-            cell[0] += score
-            cell[1] += 1
-    scores = np.full((len(rows), len(columns)), np.nan)
-    outcomes = np.zeros((len(rows), len(columns)))
-    for (i, j), (total, n) in cells.items():
-        scores[i, j] = total / n
-        outcomes[i, j] = n
-    return OutcomeTable(list(rows), list(columns), scores, outcomes, (~np.isnan(scores)).sum(axis=0))
+        triple_rows.append(rows.setdefault(prompt, len(rows)))
+        triple_columns.append(columns.setdefault(model, len(columns)))
+        triple_scores.append(float(score))
+    found_rows.append(np.array(triple_rows, dtype=np.int64))
+    found_columns.append(np.array(triple_columns, dtype=np.int64))
+    found_scores.append(np.array(triple_scores, dtype=np.float64))
+    where = (np.concatenate(found_rows), np.concatenate(found_columns))
+    totals = np.zeros((len(rows), len(columns)))
+    outcomes_per_cell = np.zeros((len(rows), len(columns)))
+    np.add.at(totals, where, np.concatenate(found_scores))
+    np.add.at(outcomes_per_cell, where, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = np.where(outcomes_per_cell > 0, totals / outcomes_per_cell, np.nan)
+    return OutcomeTable(list(rows), list(columns), scores, outcomes_per_cell, (outcomes_per_cell > 0).sum(axis=0))
 
 
 def from_scored_prompts(data: ScoredPrompts, names: Mapping[str, str] | None = None) -> Iterator[OutcomeTriple]:
