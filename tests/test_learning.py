@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from pathlib import Path
 
@@ -480,3 +481,30 @@ def test_outcome_table_gathers_files_and_triples_with_means_and_counts():
     )
     assert found.outcomes.tolist() == [[3, 1, 0], [0, 1, 0], [0, 0, 1]]
     assert found.counts.tolist() == [1, 2, 1]  # prompts that know each model
+
+
+# -- more than two models -----------------------------------------------------------------------------------------
+
+
+def test_cli_eval_routing_with_four_models_prints_the_table_with_baselines(tmp_path):
+    """Four models with different strengths per kind of prompt (tests/routing_data.py), costs in the data."""
+    import routing_data
+
+    data = routing_data.write(tmp_path / "four.jsonl", 800, seed=3)
+    args = ["eval", "routing", "--data", str(data), "--scorer", "lexical", "--test-fraction", "0.25"]
+    text = CliRunner().invoke(main, args)
+    assert text.exit_code == 0, text.output
+    for row in ("tiny", "small", "medium", "large", "random mixing", "router (lexical)", "oracle"):
+        assert re.search(rf"^{re.escape(row)}\s", text.output, re.M), row
+    assert "4 models" in text.output and "from the data's costs" in text.output
+    assert "strongest (best training mean): large; weak reference (cheapest): tiny" in text.output
+    report = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    assert report["models"] == ["large", "medium", "small", "tiny"]
+    assert [s["model"] for s in report["single_models"]] == report["models"]
+    assert (report["strongest"], report["weakest"]) == ("large", "tiny")
+    assert report["random"]["apgr"] == pytest.approx(0.5)
+    # the kinds are easy to tell apart and the small models are enough for greetings: well above random
+    assert report["router"]["apgr"] > 0.75
+    assert report["oracle"]["apgr"] >= report["router"]["apgr"] - 0.05
+    router_line = next(line for line in text.output.splitlines() if line.startswith("router (lexical)"))
+    assert f"{report['router']['apgr']:.3f}" in router_line
