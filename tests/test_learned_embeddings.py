@@ -98,3 +98,30 @@ def test_neighbours_over_the_local_minilm(tmp_path):
     assert dimension == (384,)
     reason = seen[-1][NAMES["large"]]
     assert reason.startswith("predicted 0.") and "similar prompts" in reason and "prompts with known outcomes" in reason
+
+
+def test_an_embedding_ready_within_the_wait_serves_the_first_request(tmp_path):
+    """The fake backend embeds at once (hashed bytes, not meaning): well within the 15 ms a request waits for a
+    backend-served embedding, so the neighbours join the very first decision."""
+    from routerd.testing import FAKE_PLUGIN
+
+    data = routing_data.write(tmp_path / "outcomes.jsonl", 40)
+    models = [{"name": n, "parameters": p} for n, p in (("tiny-0.5b", 500_000_000), ("large-32b", 32_000_000_000))]
+    config = {
+        "routing": {"embed_model": "fake-embed"},
+        "plugins": {
+            "fake": {"models": [*models, {"name": "fake-embed", "embeddings": True}]},
+            "learned": {"data": [str(data)], "model_names": {"tiny": "tiny-0.5b", "large": "large-32b"}},
+        },
+    }
+    app = build_app(tmp_path, config, [FAKE_PLUGIN])
+    with running_gateway(app) as base:
+        learned = app.state.gateway.plugins.registry.scorers["learned"]
+        deadline = time.monotonic() + 60
+        while learned.trained is None or learned.trained.neighbours is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
+        _, reasons = learned_reasons(base, client)
+    assert learned.embeddings.wait == pytest.approx(0.015)
+    assert "similar prompts" in reasons["large-32b"]
