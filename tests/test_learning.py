@@ -508,3 +508,18 @@ def test_cli_eval_routing_with_four_models_prints_the_table_with_baselines(tmp_p
     assert report["oracle"]["apgr"] >= report["router"]["apgr"] - 0.05
     router_line = next(line for line in text.output.splitlines() if line.startswith("router (lexical)"))
     assert f"{report['router']['apgr']:.3f}" in router_line
+
+
+def test_a_fit_asked_to_stop_ends_with_training_stopped():
+    from routerd.learning.quality import TrainingStopped
+
+    prompts, scores = _synthetic(300, seed=6)
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 2  # after the vectorizer's first check and the first solver iteration
+
+    with pytest.raises(TrainingStopped):
+        LexicalQualityModel(n_features=2**14).fit(prompts, scores, ["strong", "weak"], stop=stop)
+    assert len(calls) == 3

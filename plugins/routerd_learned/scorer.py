@@ -145,6 +145,7 @@ class LearnedScorer:
             self._wake.clear()
 
     async def close(self) -> None:
+        self.trainer.stopping.set()  # a fit running in the training thread ends soon
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(BaseException):

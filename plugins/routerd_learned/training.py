@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,10 +42,12 @@ class Trained:
     seconds: float = 0.0
 
 
-def fit_lexical(data: OutcomeTable, alpha: float) -> Trained:
+def fit_lexical(data: OutcomeTable, alpha: float, stop=None) -> Trained:
     started = time.perf_counter()
     # a prompt rated five times counts five times
-    lexical = LexicalQualityModel(alpha=alpha).fit(data.prompts, data.scores, data.models, weights=data.outcomes)
+    lexical = LexicalQualityModel(alpha=alpha).fit(
+        data.prompts, data.scores, data.models, weights=data.outcomes, stop=stop
+    )
     return Trained(
         models=data.models,
         column={m: j for j, m in enumerate(data.models)},
@@ -77,6 +80,7 @@ class Trainer:
         self.store = store
         self.k = neighbours
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="routerd-learn")
+        self.stopping = threading.Event()  # set on close: a fit in the thread ends within a second or so
         self.rounds = 0
         self.last_error: str | None = None
 
@@ -93,7 +97,7 @@ class Trainer:
                 "learned: %d outcomes, fewer than the %d needed to train; no opinion yet", known, self.min_outcomes
             )
             return None
-        trained = await self._in_thread(fit_lexical, data, self.alpha)
+        trained = await self._in_thread(fit_lexical, data, self.alpha, self.stopping.is_set)
         self.publish(trained)
         log.info(
             "learned: lexical model trained on %d prompts (%d outcomes, %d models) in %.1f s",
@@ -144,4 +148,5 @@ class Trainer:
         return np.stack([self.store.vectors[k] for k in keys]).astype(np.float32)
 
     def close(self) -> None:
+        self.stopping.set()
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator, cg
 
-from routerd.learning.quality import check_scores, column_means
+from routerd.learning.quality import check_scores, check_stop, column_means
 from routerd.learning.text_features import PromptVectorizer
 
 
@@ -37,12 +37,18 @@ class LexicalQualityModel:
         self.intercept: np.ndarray | None = None
 
     def fit(
-        self, prompts: Sequence[str], scores: np.ndarray, models: Sequence[str], weights: np.ndarray | None = None
+        self,
+        prompts: Sequence[str],
+        scores: np.ndarray,
+        models: Sequence[str],
+        weights: np.ndarray | None = None,
+        stop=None,
     ) -> LexicalQualityModel:
         """`weights` (the shape of `scores`, optional): how much each known score counts, such as the number of
-        outcomes it is the mean of."""
+        outcomes it is the mean of. `stop` (optional): a callable; when it answers True the fit ends soon after
+        with `TrainingStopped` (checked between prompts and solver iterations)."""
         scores = check_scores(prompts, scores, models)
-        features = self.vectorizer.fit_transform(prompts)
+        features = self.vectorizer.fit_transform(prompts, stop)
         self.models = list(models)
         self.coef = np.zeros((features.shape[1], len(self.models)), dtype=np.float32)
         self.intercept = column_means(scores)
@@ -50,7 +56,8 @@ class LexicalQualityModel:
             known = ~np.isnan(scores[:, j])
             if known.any():
                 weight = None if weights is None else weights[known, j]
-                self.coef[:, j], self.intercept[j] = _ridge(features[known], scores[known, j], self.alpha, weight)
+                found = _ridge(features[known], scores[known, j], self.alpha, weight, stop=stop)
+                self.coef[:, j], self.intercept[j] = found
         return self
 
     def predict(self, prompts: Sequence[str]) -> np.ndarray:
@@ -70,7 +77,12 @@ class LexicalQualityModel:
 
 
 def _ridge(
-    x: sparse.csr_matrix, y: np.ndarray, alpha: float, weight: np.ndarray | None = None, tol: float = 1e-4
+    x: sparse.csr_matrix,
+    y: np.ndarray,
+    alpha: float,
+    weight: np.ndarray | None = None,
+    tol: float = 1e-4,
+    stop=None,
 ) -> tuple[np.ndarray, float]:
     """Weighted ridge regression with an unpenalised intercept: the coefficients and the intercept minimising
     ``sum(weight * (x @ coef + intercept - y) ** 2) + alpha * |coef| ** 2``.
@@ -99,7 +111,8 @@ def _ridge(
         z = z.astype(np.float32, copy=False)
         return forward(transposed(z)) + np.float32(alpha) * z
 
-    solution, info = cg(LinearOperator((n, n), matvec=gram, dtype=np.float32), target, rtol=tol, maxiter=1000)
+    operator = LinearOperator((n, n), matvec=gram, dtype=np.float32)
+    solution, info = cg(operator, target, rtol=tol, maxiter=1000, callback=lambda _: check_stop(stop))
     if info < 0:
         raise ValueError("ridge regression: the conjugate gradient broke down")
     coef = transposed(solution.astype(np.float32)).astype(np.float32)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import sparse
 
+from routerd.learning.quality import check_stop
 from routerd.learning.token_view import TokenHasher, clip, mix
 
 _SPACES = re.compile(r"\s+")
@@ -76,11 +77,17 @@ class PromptVectorizer:
         columns, counts = np.unique(np.concatenate([tokens, chars]), return_counts=True)
         return columns.astype(np.int64), counts
 
-    def _counts(self, prompts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [self._buckets(p) for p in prompts]
+    def _counts(self, prompts: Sequence[str], stop=None) -> list[tuple[np.ndarray, np.ndarray]]:
+        counts = []
+        for i, prompt in enumerate(prompts):
+            if i % 512 == 0:
+                check_stop(stop)
+            counts.append(self._buckets(prompt))
+        return counts
 
-    def fit_transform(self, prompts: Sequence[str]) -> sparse.csr_matrix:
-        counts = self._counts(prompts)
+    def fit_transform(self, prompts: Sequence[str], stop=None) -> sparse.csr_matrix:
+        """`stop`: a callable; when it answers True, `routerd.learning.quality.TrainingStopped` is raised."""
+        counts = self._counts(prompts, stop)
         df = np.zeros(self.dimension, dtype=np.float64)
         for columns, _ in counts:
             df[columns] += 1
