@@ -137,6 +137,8 @@ class LearnedScorer:
                         await self._wake.wait()
                     break
                 except TimeoutError:
+                    if self.trainer.last_error is not None:  # the embeddings failed: try again
+                        break
                     try:
                         if await self.database_outcomes.changed():
                             break

@@ -89,6 +89,7 @@ class Trainer:
 
     async def round(self) -> Trained | None:
         """One training round; None (and nothing published) when there are too few outcomes."""
+        self.last_error = None
         outcomes, blocks = await self.gather()
         data = await self._in_thread(table, outcomes, blocks)
         known = int(np.sum(data.counts))
