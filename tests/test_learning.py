@@ -243,7 +243,7 @@ def test_prompt_tokens_mark_options_and_number_shapes():
         "Compute 1,234.5 * 6 - 7..8, then x1y: snake_case and ½ or c²d!",
         "Café au lait, naïve façade; 北京欢迎你, ٣٤ + ٥; ΣΑΣ σας.\n(A) un\n(B) 2,5\n(C) \u2026",  # noqa: RUF001
         "İstanbul'da",  # lower-casing makes it longer: the reference path
-        "emoji \U0001f600 and text",
+        "emoji \U0001f600 and text\nA. \U0001f600 smile\nB. 12 \U0001d400bc\nC. \nD. ?!",
         "",
         "x" * 5000 + " tail words 42",
     ],

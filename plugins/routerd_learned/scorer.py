@@ -45,6 +45,8 @@ class LearnedScorer:
         )
         self.files: list | None = None  # the evaluation files, read once
         self.new_outcomes = 0
+        self._weights_of: Trained | None = None
+        self._weight_list: list[float] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
 
@@ -67,21 +69,28 @@ class LearnedScorer:
             if vector is not None:
                 predicted, mass = trained.neighbours.predict_with_support(vector[None, :])
                 near, support = predicted[0].tolist(), mass[0].tolist()
-        weight, half = self.settings.weight, self.settings.confidence_outcomes
-        counts = trained.counts_list
+        weights, grounds = self._weights(trained), trained.grounds
         found = {}
         for name, j in known:
-            n, quality = counts[j], lexical[j]
+            quality = lexical[j]
             if near is not None and near[j] == near[j]:
                 quality = 0.5 * quality + 0.5 * near[j]
                 reason = (
                     f"predicted {quality:.2f} from {support[j]:.0f} similar prompts ({near[j]:.2f}) and "
-                    f"{n:,} prompts with known outcomes ({lexical[j]:.2f})"
+                    f"{grounds[j]} ({lexical[j]:.2f})"
                 )
             else:
-                reason = f"predicted {quality:.2f} from {n:,} prompts with known outcomes"
-            found[name] = routerd.Contribution(quality, weight * n / (n + half), reason)
+                reason = f"predicted {quality:.2f} from {grounds[j]}"
+            found[name] = routerd.Contribution(quality, weights[j], reason)
         return found
+
+    def _weights(self, trained: Trained) -> list[float]:
+        """Each model's weight, `weight * n / (n + confidence_outcomes)`, once per trained state."""
+        if self._weights_of is not trained:
+            weight, half = self.settings.weight, self.settings.confidence_outcomes
+            self._weight_list = [weight * n / (n + half) for n in trained.counts_list]
+            self._weights_of = trained
+        return self._weight_list
 
     async def judge(self, features, model, answer, reference=None):
         return None

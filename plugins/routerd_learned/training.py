@@ -41,6 +41,15 @@ class Trained:
     trained_at: float = field(default_factory=time.time)
     seconds: float = 0.0
 
+    @property
+    def grounds(self) -> list[str]:
+        """What each model's prediction rests on, for reasons: ``"1,204 prompts with known outcomes"``."""
+        found = self.__dict__.get("_grounds")
+        if found is None:
+            found = [f"{n:,} prompts with known outcomes" for n in self.counts_list]
+            object.__setattr__(self, "_grounds", found)  # computed once; the state is otherwise never changed
+        return found
+
 
 def fit_lexical(data: OutcomeTable, alpha: float, stop=None) -> Trained:
     started = time.perf_counter()

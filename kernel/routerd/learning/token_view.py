@@ -26,6 +26,7 @@ import numpy as np
 # "\nA. ..." starts an option of a multiple-choice question (MMLU's layout, and most others').
 OPTION = re.compile(r"\n\(?[A-J][.)]\s?")
 _TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d+)*|[^\w\s]")
+_NUMBER_JOIN = re.compile(r"\d[.,]\d")
 MAX_CHARS = 1000  # tokens of longer prompts come from their start and end (more measured no better)
 
 BASE = 0x01000193  # odd, so invertible modulo 2**32
@@ -131,6 +132,10 @@ class TokenHasher:
         self._o = string_hash("o:")
         self._underscore = ord("_")
         self._meta: dict[str, int] = {}
+        self._shapes: dict[int, int] = {}  # an option shape's number -> its token's hash
+        self._place = 4 ** np.arange(6)
+        # which characters str.isalpha() calls letters (an option's shape tells words from other tokens)
+        self._alpha = np.array([chr(c).isalpha() for c in range(_PLANE)], dtype=bool)
 
     def hashes(self, prompt: str) -> np.ndarray:
         """The mixed hash of every token of `prompt_tokens(prompt)` (in another order)."""
@@ -147,7 +152,7 @@ class TokenHasher:
         markers = [(m.start(), m.end()) for m in OPTION.finditer(prompt)] if "\n" in prompt else []
         for start, end in markers:
             classes[start:end] = _SEPARATOR
-        if "." in lower or "," in lower:  # "." or "," between two digits belongs to the number
+        if _NUMBER_JOIN.search(lower):  # "." or "," between two digits belongs to the number
             inner = (codes[1:-1] == 46) | (codes[1:-1] == 44)
             joins = np.flatnonzero(inner & (classes[:-2] == _DIGIT) & (classes[2:] == _DIGIT))
             classes[joins + 1] = _DIGIT
@@ -160,7 +165,7 @@ class TokenHasher:
         self.powers.grow(size + 2)
         up, down = self.powers.up, self.powers.down
         prefix = np.zeros(size + 1, dtype=np.uint32)
-        np.cumsum(codes * up[:size], out=prefix[1:])
+        np.add.accumulate(codes * up[:size], dtype=np.uint32, out=prefix[1:])
         hashes = (prefix[ends] - prefix[starts]) * down[starts]  # each token's hash, wherever it starts
         lengths = ends - starts
         digits = np.flatnonzero(classes[starts] == _DIGIT)
@@ -174,13 +179,44 @@ class TokenHasher:
             part = np.searchsorted(np.array([e for _, e in markers], dtype=np.int64), starts, side="right")
             in_question = part == 0
             options = hashes[~in_question] * up[2] + np.uint32(self._o)
-            meta += [self._hash(f"oshape:{shape}") for shape in _option_shapes(lower, markers)]
+            meta += self._option_shapes(codes, classes, starts, part, len(markers))
             hashes, lengths = hashes[in_question], lengths[in_question]
         else:
             options = hashes[:0]
         # bigrams of the question: a + "_" + b
         bigrams = hashes[:-1] + np.uint32(self._underscore) * up[lengths[:-1]] + hashes[1:] * up[lengths[:-1] + 1]
         return mix(np.concatenate([hashes, bigrams, options, np.array(meta, dtype=np.uint32)]))
+
+    def _option_shapes(self, codes, classes, starts, part, options: int) -> list[int]:
+        """The hash of each option's shape token: its first six tokens as N (a number), a (a word starting with a
+        letter) or p (anything else), computed for all options at once and encoded as a number to look up."""
+        if not len(starts):
+            return [self._shape_hash(0)] * options
+        numbers = np.arange(1, options + 1)
+        first = np.searchsorted(part, numbers)
+        count = np.minimum(np.searchsorted(part, numbers, side="right") - first, 6)
+        position = np.arange(6)
+        shown = position < count[:, None]  # (options, 6)
+        head = starts[np.minimum(first[:, None] + position, len(starts) - 1)]  # where each token starts
+        first_codes = codes[head]
+        alpha = self._alpha[np.minimum(first_codes, _PLANE - 1)]
+        beyond = first_codes >= _PLANE
+        if beyond.any():  # emoji and the like
+            alpha[beyond] = [chr(c).isalpha() for c in first_codes[beyond].tolist()]
+        kinds = np.where(classes[head] == _DIGIT, 1, np.where(alpha, 2, 3))
+        keys = (np.where(shown, kinds, 0) * self._place).sum(axis=1)  # base 4, 0: no token there
+        return [self._shape_hash(key) for key in keys.tolist()]
+
+    def _shape_hash(self, key: int) -> int:
+        """The hash of the shape token a number encodes (base 4, lowest digit first: 1 N, 2 a, 3 p)."""
+        found = self._shapes.get(key)
+        if found is None:
+            shape, rest = "", key
+            while rest:
+                rest, kind = divmod(rest, 4)
+                shape += "Nap"[kind - 1]
+            found = self._shapes[key] = self._hash(f"oshape:{shape}")
+        return found
 
     def _hash(self, token: str) -> int:
         """`string_hash` of a meta token (an option's shape, the number of options, the length bucket): a few
@@ -195,14 +231,3 @@ class TokenHasher:
         if int(codes.max()) < _PLANE:
             return self._table[codes]
         return np.array([_class_of(chr(c)) for c in codes.tolist()], dtype=np.int8)  # emoji and the like
-
-
-def _option_shapes(lower: str, markers: list[tuple[int, int]]) -> list[str]:
-    """Each option's shape (its first six tokens: N a number, a a word, p anything else), from the text between
-    the option markers: a few tokens each, found by the regular expression itself."""
-    ends = [start for start, _ in markers[1:]] + [len(lower)]
-    shapes = []
-    for (_, start), end in zip(markers, ends, strict=True):
-        found = itertools.islice(_TOKEN.finditer(lower, start, end), 6)
-        shapes.append("".join("N" if (c := m.group()[0]).isdecimal() else "a" if c.isalpha() else "p" for m in found))
-    return shapes
