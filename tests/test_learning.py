@@ -27,7 +27,7 @@ from routerd.learning.evaluation import choose, curve_of, evaluate
 from routerd.learning.lexical import LexicalQualityModel
 from routerd.learning.neighbours import NeighbourQualityModel, VectorIndex
 from routerd.learning.scorers import CombinedQualityModel
-from routerd.learning.token_view import TokenHasher, prompt_tokens, reference_hashes
+from routerd.learning.token_view import TokenHasher, clip, prompt_tokens, reference_hashes
 
 ROUTING_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "routing" / "routellm_mmlu_gsm8k.jsonl"
 
@@ -249,9 +249,12 @@ def test_prompt_tokens_mark_options_and_number_shapes():
     ],
 )
 def test_vectorised_token_hashes_are_the_token_strings_hashes(prompt):
-    vectorised = np.sort(TokenHasher().hashes(prompt))
-    assert vectorised.tolist() == np.sort(reference_hashes(prompt)).tolist()
-    assert len(vectorised) == len(prompt_tokens(prompt))
+    hasher, expected = TokenHasher(), np.sort(reference_hashes(prompt)).tolist()
+    clipped = clip(prompt)
+    for path in (hasher.hashes, hasher.short_hashes, hasher.long_hashes):
+        found = np.sort(path(prompt if path is hasher.hashes else clipped))
+        assert found.tolist() == expected, path.__name__
+    assert len(expected) == len(prompt_tokens(prompt))
 
 
 @pytest.mark.skipif(not ROUTING_DATA.exists(), reason=f"{ROUTING_DATA} is not there (../shared beside the clone)")
@@ -259,7 +262,13 @@ def test_vectorised_token_hashes_match_on_every_evaluation_prompt():
     hasher = TokenHasher()
     with ROUTING_DATA.open() as handle:
         prompts = [json.loads(line)["prompt"] for line in handle][::7]
-    mismatched = [p[:60] for p in prompts if sorted(hasher.hashes(p).tolist()) != sorted(reference_hashes(p).tolist())]
+    mismatched = []
+    for prompt in prompts:
+        expected = sorted(reference_hashes(prompt).tolist())
+        clipped = clip(prompt)
+        for path in (hasher.short_hashes, hasher.long_hashes):
+            if sorted(path(clipped).tolist()) != expected:
+                mismatched.append((path.__name__, prompt[:60]))
     assert mismatched == []
 
 

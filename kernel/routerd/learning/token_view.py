@@ -4,15 +4,17 @@ The tokens: the question's words (runs of letters), numbers (digit runs, with ``
 punctuation marks, each lower-cased, a number reduced to its shape (``N`` up to two characters, ``NN`` longer);
 the question's token bigrams (``a_b``); the tokens of each multiple-choice option marked as such (``o:x``); each
 option's shape (``oshape:`` its first six tokens as ``N`` number, ``a`` word, ``p`` other); the number of options
-(``options:3``) and a length bucket (``length:9``). `prompt_tokens` lists them as strings (the definition, and
-what tests read); `token_hashes` computes the same tokens' hashes with a handful of numpy operations over the
-text's code points, without making a string per token: the request path's way, about ten times faster on long
-prompts than tokenising in Python (docs/routing-quality.md has the figures).
+(``options:3``) and a length bucket (``length:9``). `prompt_tokens` lists them as strings: the definition, and
+what tests read. `TokenHasher.hashes` computes the same tokens' hashes without making a string per bigram or
+option token: for a short prompt one token at a time, each word's hash remembered; for a long one in a few dozen
+numpy operations over the text's code points (a numpy call costs a microsecond or two whatever its size, a token
+in Python about half of one). Measured on 2,000 real prompts over 50 models, the lexical prediction's p50 and p99
+were 318 and 1,071 us with CRC-32 over token strings, 298 and 736 us this way.
 
 A token's hash is a polynomial hash of its code points modulo 2**32 (`string_hash`), then MurmurHash3's finaliser
-(`mix`); numpy's uint32 arithmetic wraps modulo 2**32 by itself.
-Polynomial hashes compose: the hash of ``a_b`` follows from the hashes and lengths of ``a`` and ``b``, which is
-how bigrams and prefixes are hashed without building them. Hashes are stable across processes and machines.
+(`mix`); numpy's uint32 arithmetic wraps modulo 2**32 by itself. Polynomial hashes compose: the hash of ``a_b``
+follows from the hashes and lengths of ``a`` and ``b``, which is how bigrams and prefixes are hashed without
+building them. Hashes are stable across processes and machines.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ OPTION = re.compile(r"\n\(?[A-J][.)]\s?")
 _TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d+)*|[^\w\s]")
 _NUMBER_JOIN = re.compile(r"\d[.,]\d")
 MAX_CHARS = 1000  # tokens of longer prompts come from their start and end (more measured no better)
+SHORT_PROMPT = 600  # up to this many characters, tokens are hashed one at a time (faster there, measured)
+WORDS_REMEMBERED = 200_000
 
 BASE = 0x01000193  # odd, so invertible modulo 2**32
 MODULUS = 2**32
@@ -132,14 +136,22 @@ class TokenHasher:
         self._o = string_hash("o:")
         self._underscore = ord("_")
         self._meta: dict[str, int] = {}
+        self._words: dict[str, int] = {}  # a word's string_hash, for short prompts
+        self._up = [pow(BASE, i, MODULUS) for i in range(MAX_CHARS + 2)]  # BASE**i, to compose short tokens' hashes
         self._shapes: dict[int, int] = {}  # an option shape's number -> its token's hash
         self._place = 4 ** np.arange(6)
         # which characters str.isalpha() calls letters (an option's shape tells words from other tokens)
         self._alpha = np.array([chr(c).isalpha() for c in range(_PLANE)], dtype=bool)
 
     def hashes(self, prompt: str) -> np.ndarray:
-        """The mixed hash of every token of `prompt_tokens(prompt)` (in another order)."""
+        """The mixed hash of every token of `prompt_tokens(prompt)` (in another order): one token at a time for a
+        short prompt (regular expressions, remembered word hashes), in numpy over the code points for a long
+        one (a numpy operation costs a microsecond or two whatever its size; a token in Python, about half)."""
         prompt = clip(prompt)
+        return self.short_hashes(prompt) if len(prompt) <= SHORT_PROMPT else self.long_hashes(prompt)
+
+    def long_hashes(self, prompt: str) -> np.ndarray:
+        """`hashes` in numpy over the code points (`prompt` already clipped)."""
         lower = prompt.lower()
         if len(lower) != len(prompt) or not prompt:  # a character whose lower case is longer: rare
             return reference_hashes(prompt)
@@ -216,6 +228,35 @@ class TokenHasher:
                 rest, kind = divmod(rest, 4)
                 shape += "Nap"[kind - 1]
             found = self._shapes[key] = self._hash(f"oshape:{shape}")
+        return found
+
+    def short_hashes(self, prompt: str) -> np.ndarray:
+        """`hashes` one token at a time (`prompt` already clipped): each word's hash remembered (a vocabulary
+        repeats), bigrams and option tokens composed from their parts' hashes with integer arithmetic."""
+        parts = OPTION.split(prompt)
+        up = self._up
+        word_hash = self._word_hash
+        words = [_shape(t) for t in _TOKEN.findall(parts[0])]
+        found = [word_hash(w) for w in words]
+        under = self._underscore
+        for i in range(len(words) - 1):
+            n = len(words[i])
+            found.append((found[i] + under * up[n] + found[i + 1] * up[n + 1]) % MODULUS)
+        o, o_up = self._o, up[2]
+        for option in parts[1:]:
+            option_words = [_shape(t) for t in _TOKEN.findall(option)]
+            found += [(o + word_hash(w) * o_up) % MODULUS for w in option_words]
+            found.append(self._hash(f"oshape:{_option_shape(option_words)}"))
+        found.append(self._hash(f"options:{len(parts) - 1}"))
+        found.append(self._hash(f"length:{int(math.log2(1 + len(prompt)))}"))
+        return mix(np.array(found, dtype=np.uint32))
+
+    def _word_hash(self, word: str) -> int:
+        found = self._words.get(word)
+        if found is None:
+            if len(self._words) >= WORDS_REMEMBERED:
+                self._words.clear()
+            found = self._words[word] = string_hash(word)
         return found
 
     def _hash(self, token: str) -> int:
