@@ -74,7 +74,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 def _embedder(settings: Settings, context: routerd.PluginContext):
     choice = settings.embedder
-    gateway = getattr(context, "embedder", None)
+    gateway = context.embedder
     if choice == "gateway" and gateway is None:
         raise context.config_error("embedder", "`gateway` needs routing.embed_model (ROUTER_EMBED_MODEL)")
     if choice == "local" and not _local_installed():
