@@ -20,9 +20,7 @@ class PerModelScorer:
     request."""
 
     CACHE_SIZE = 10_000
-
-    def __init__(self) -> None:
-        self.cache: dict = {}
+    _contributions: dict | None = None  # cache_key -> contribution, made on first use (no __init__ needed)
 
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         raise NotImplementedError
@@ -33,7 +31,9 @@ class PerModelScorer:
     async def score(
         self, features: routerd.PromptFeatures, candidates: Sequence[routerd.ModelInfo]
     ) -> Mapping[str, routerd.Contribution]:
-        cache = self.cache
+        cache = self._contributions
+        if cache is None:
+            cache = self._contributions = {}
         found = {}
         for model in candidates:
             key = self.cache_key(features, model)

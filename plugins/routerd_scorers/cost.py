@@ -28,7 +28,6 @@ class CostScorer(PerModelScorer):
     name = "cost"
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__()
         self.settings = settings
 
     def cache_key(self, features: routerd.PromptFeatures, model: routerd.ModelInfo):

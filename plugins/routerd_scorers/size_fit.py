@@ -40,7 +40,6 @@ class SizeFitScorer(PerModelScorer):
     name = "size_fit"
 
     def __init__(self, weight: float, undersized_factor: float = 0.1) -> None:
-        super().__init__()
         self.weight = weight
         self.undersized_factor = undersized_factor
 

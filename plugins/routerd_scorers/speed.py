@@ -33,7 +33,6 @@ class SpeedScorer(PerModelScorer):
     name = "speed"
 
     def __init__(self, weight: float, target_latency_ms: float, ms_per_sqrt_billion: float = 100.0) -> None:
-        super().__init__()
         self.weight = weight
         self.target = target_latency_ms
         self.per_sqrt_billion = ms_per_sqrt_billion
@@ -44,11 +43,6 @@ class SpeedScorer(PerModelScorer):
             previous = self.latency.get(outcome.model)
             value = outcome.latency_ms if previous is None else 0.8 * previous + 0.2 * outcome.latency_ms
             self.latency[outcome.model] = value
-            self.cache.pop((outcome.model, True), None)  # its contribution changes with the measurement
-
-    def cache_key(self, features: routerd.PromptFeatures, model: routerd.ModelInfo):
-        measured = model.name in self.latency
-        return (model.name, True) if measured else (model.name, False, model.parameters)
 
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         measured = self.latency.get(model.name)
