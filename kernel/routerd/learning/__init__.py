@@ -6,7 +6,7 @@
 - `scorers`: the models by name, and their weighted combination.
 - `evaluation`, `metrics`, `report`: ``routerd eval routing`` (PGR, APGR, CPT against random, single models, oracle).
 
-This package imports nothing heavy itself; numpy, scikit-learn and FAISS load with the modules that need them.
+This package imports nothing heavy itself; numpy, SciPy and FAISS load with the modules that need them.
 """
 
 # "auto": combined (lexical + neighbours) where the `embeddings` extra is installed, lexical otherwise.
