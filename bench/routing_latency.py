@@ -1,144 +1,151 @@
-"""Latency of a learned routing decision: predicted quality for 50 candidate models, then the choice.
+"""Latency of a learned routing decision over 50 candidate models, through the real plugin path.
 
-    .venv/bin/python bench/routing_latency.py [--models 50] [--index 100000] [--requests 2000]
+    .venv/bin/python bench/routing_latency.py [--models 50] [--index 100000] [--requests 2000] [--rounds 3]
 
-Three lines, each p50 and p99 over single-prompt decisions (the request path decides one prompt at a time):
+An in-process gateway (bench/routing_gateway.py) with every default scorer plus `learned` and `benchmarks`, 50
+fake models of spread sizes, benchmark figures for each. The learned scorer is given a lexical model fitted on
+3,000 real prompts with outcomes for all 50 models, and a neighbour index of `--index` vectors (384 dimensions, as
+all-MiniLM-L6-v2; HNSW above 20,000 entries); the request prompts' vectors are in its embedding cache, so the
+embedding call is excluded, and reported on its own line. Lines, each p50 and p99 over single-prompt decisions
+(the request path decides one prompt at a time), best of `--rounds` rounds:
 
-- lexical: hashed features of the prompt, the ridge model's 50 predictions, the choice (`evaluation.choose`);
-- neighbours: a search of a FAISS index of `--index` prompt vectors (384 dimensions, as all-MiniLM-L6-v2; HNSW
-  above 20,000 entries), the similarity-weighted outcomes of 100 neighbours for 50 models, the choice;
-- embedding: all-MiniLM-L6-v2 embedding the prompt on this CPU, reported on its own line (the target excludes it);
-  skipped without the extra ``embeddings``.
+- the learned scorer's ``score()`` alone: lexical; lexical + neighbours;
+- the whole decision, ``Router.decide`` (prompt features, candidates, every scorer, the combination, the audit
+  log's in-memory record): learned with the lexical model only, then with the neighbour index too;
+- embedding one prompt, on its own: all-MiniLM-L6-v2 (with the extra ``embeddings``), and the gateway's
+  embedder (``routing.embed_model``) against the in-process fake backend, i.e. the dispatcher path alone.
 
-Prompts come from ../shared/eval/routing/routellm_mmlu_gsm8k.jsonl when it is there (real lengths; scores for 50
-models are drawn at random around each model's own mean), else they are generated. The neighbour index holds
-random clustered vectors: search cost depends on the index's size and shape, not on what the vectors mean.
-
-Target (issue 5, item 8): under 1 ms at p99 for a decision, the embedding excluded. The machine is shared and noisy,
-so the figures are the best of `--rounds` rounds.
+Target (issue 4, item 8): a decision under 1 ms at p99, the embedding excluded. The machine is shared and noisy:
+the load average is printed with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import json
-import random
+import asyncio
+import os
 import sys
 import time
 from pathlib import Path
 
-import faiss
 import numpy as np
 
-from routerd.learning.evaluation import choose
-from routerd.learning.lexical import LexicalQualityModel
-from routerd.learning.neighbours import NeighbourQualityModel
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "routing" / "routellm_mmlu_gsm8k.jsonl"
+import routing_gateway as rg
+
+from routerd.routing.features import extract_features
+
 TARGET_P99_MS = 1.0
 
 
-def _prompts(n: int) -> list[str]:
-    if DATA.exists():
-        with DATA.open() as handle:
-            prompts = [json.loads(line)["prompt"] for line in handle]
-        random.Random(0).shuffle(prompts)
-        return prompts[:n]
-    words = "the of a model river compute explain statement which following value energy law court".split()
-    rng = random.Random(0)
-    return [" ".join(rng.choice(words) for _ in range(rng.randint(10, 300))) for _ in range(n)]
-
-
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    values = np.array(samples) * 1000
-    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
-
-
-def _time(decide, inputs, rounds: int) -> tuple[float, float]:
-    best: tuple[float, float] | None = None
+async def _scored(scorer, features, infos, rounds: int) -> tuple[float, float]:
+    best = None
     for _ in range(rounds):
-        gc.collect()
-        gc.disable()
         samples = []
-        try:
-            for item in inputs:
-                started = time.perf_counter()
-                decide(item)
-                samples.append(time.perf_counter() - started)
-        finally:
-            gc.enable()
-        p50, p99 = _percentiles(samples)
-        if best is None or p99 < best[1]:
-            best = (p50, p99)
-    assert best is not None
+        for f in features:
+            started = time.perf_counter()
+            await scorer.score(f, infos)
+            samples.append(time.perf_counter() - started)
+        values = np.array(samples) * 1e6
+        found = (float(np.percentile(values, 50)), float(np.percentile(values, 99)))
+        if best is None or found[1] < best[1]:
+            best = found
     return best
+
+
+async def main_async(args) -> int:
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    texts = rg.prompts(3000 + args.requests)
+    train, queries = texts[:3000], texts[3000:]
+    chats = rg.requests(queries)
+    bench = rg.Bench()
+    try:
+        gateway = await bench.start(args.models)
+        names = [e.info.name for e in gateway.catalog]
+        infos = [e.info for e in gateway.catalog]
+        learned = bench.scorer("learned")
+        print(f"{len(names)} candidate models; {len(queries)} single-prompt decisions per round, best of {args.rounds}")
+        await rg.publish_figures(bench, names)
+        started = time.perf_counter()
+        rg.train_learned(learned, names, train, queries)
+        seconds = time.perf_counter() - started
+        print(f"lexical model trained on {len(train)} prompts x {len(names)} models in {seconds:.0f} s")
+        features = [extract_features(c) for c in chats]
+        rows = []
+        rows.append(("learned score(), lexical", await _scored(learned, features, infos, args.rounds)))
+        lexical_decision = await rg.timed(gateway.router, chats, args.rounds)
+        started = time.perf_counter()
+        rg.train_learned(learned, names, train, queries, index=args.index)
+        kind = type(learned.trained.neighbours.index.index).__name__
+        print(f"neighbour index of {args.index} vectors ({kind}) built in {time.perf_counter() - started:.0f} s")
+        rows.append(
+            (
+                f"learned score(), lexical + neighbours ({args.index:,})",
+                await _scored(learned, features, infos, args.rounds),
+            )
+        )
+        rows.append(("Router.decide, learned lexical", lexical_decision[:2]))
+        neighbour_decision = await rg.timed(gateway.router, chats, args.rounds)
+        rows.append((f"Router.decide, learned lexical + neighbours ({args.index:,})", neighbour_decision[:2]))
+        explained = learned.trained is not None and (await learned.score(features[0], infos))
+        reason = next(iter(explained.values())).reason if explained else "-"
+
+        embedding_rows = []
+        embedder = gateway.embedder
+        await embedder.embed(queries[:4])
+        embedding_rows.append(("embedding, gateway embedder (fake backend)", await _embedded(embedder, queries[:300])))
+        try:
+            from routerd_learned.embedding import LocalEmbedder
+
+            local = LocalEmbedder()
+            await local.embed(queries[:8])  # loads the model
+        except Exception as exc:  # the extra is optional
+            embedding_rows.append(("embedding, all-MiniLM-L6-v2", f"skipped: {type(exc).__name__}: {exc}"))
+        else:
+            embedding_rows.append(("embedding, all-MiniLM-L6-v2 (1 thread)", await _embedded(local, queries[:200])))
+            local.close()
+    finally:
+        await bench.close()
+
+    print(f"\nload average {os.getloadavg()[0]:.1f} (2 cores shared with other work)")
+    print(f"{'(microseconds)':<58} {'p50':>8} {'p99':>8}")
+    ok = True
+    for label, (p50, p99) in rows:
+        target = ""
+        if label.startswith("Router.decide"):
+            met = p99 < TARGET_P99_MS * 1000
+            ok &= met or "neighbours" not in label
+            target = f"  target p99 < {TARGET_P99_MS:g} ms: {'met' if met else 'NOT met'}"
+        print(f"{label:<58} {p50:>8.0f} {p99:>8.0f}{target}")
+    for label, value in embedding_rows:
+        if isinstance(value, str):
+            print(f"{label:<58} {value}")
+        else:
+            print(f"{label:<58} {value[0]:>8.0f} {value[1]:>8.0f}  (on its own; not in the decision)")
+    print(f"\na learned reason: {reason}")
+    return 0 if ok else 1
+
+
+async def _embedded(embedder, texts: list[str]) -> tuple[float, float]:
+    samples = []
+    for text in texts:
+        started = time.perf_counter()
+        await embedder.embed([text])
+        samples.append(time.perf_counter() - started)
+    values = np.array(samples) * 1e6
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", type=int, default=50)
     parser.add_argument("--index", type=int, default=100_000, help="entries in the neighbour index")
-    parser.add_argument("--train", type=int, default=3000, help="prompts the lexical model trains on")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    # One request searches one vector: OpenMP threads only add wake-up jitter (the gateway will do the same).
-    faiss.omp_set_num_threads(1)
-    rng = np.random.default_rng(0)
-    m = args.models
-    names = [f"model-{j}" for j in range(m)]
-    costs = np.tile(np.linspace(1.0, 0.02, m), (1, 1))
-    prompts = _prompts(args.train + args.requests)
-    train, requests = prompts[: args.train], prompts[args.train :]
-    means = rng.uniform(0.4, 0.9, size=m)
-    scores = (rng.random((len(train), m)) < means).astype(np.float64)
-    print(f"{m} candidate models; {len(requests)} single-prompt decisions per round, best of {args.rounds} rounds")
-
-    started = time.perf_counter()
-    lexical = LexicalQualityModel().fit(train, scores, names)
-    print(f"lexical model trained on {len(train)} prompts in {time.perf_counter() - started:.1f} s")
-    lexical_ms = _time(lambda p: choose(lexical.predict_one(p)[None, :], costs, 0.7), requests, args.rounds)
-
-    dimension = 384
-    centres = rng.normal(size=(256, dimension)).astype(np.float32)
-    vectors = centres[rng.integers(0, 256, args.index)] + 0.5 * rng.normal(size=(args.index, dimension)).astype(
-        np.float32
-    )
-    index_scores = (rng.random((args.index, m)) < means).astype(np.float32)
-    started = time.perf_counter()
-    neighbours = NeighbourQualityModel().fit_vectors(vectors, index_scores, names)
-    print(
-        f"neighbour index of {args.index} vectors ({type(neighbours.index.index).__name__}) "
-        f"built in {time.perf_counter() - started:.1f} s"
-    )
-    queries = centres[rng.integers(0, 256, len(requests))] + 0.5 * rng.normal(size=(len(requests), dimension))
-    queries = queries.astype(np.float32)
-    neighbour_ms = _time(
-        lambda q: choose(neighbours.predict_vectors(q[None, :]), costs, 0.7), list(queries), args.rounds
-    )
-
-    print()
-    print(f"{'decision (embedding excluded)':<44} {'p50 ms':>8} {'p99 ms':>8}  target p99 < {TARGET_P99_MS} ms")
-    ok = True
-    for label, (p50, p99) in (
-        (f"lexical, {m} models", lexical_ms),
-        (f"neighbours, {m} models, {args.index} entries", neighbour_ms),
-    ):
-        met = p99 < TARGET_P99_MS
-        ok &= met
-        print(f"{label:<44} {p50:>8.3f} {p99:>8.3f}  {'met' if met else 'NOT met'}")
-    try:
-        from routerd.learning.neighbours import SentenceTransformerEmbedder
-
-        embedder = SentenceTransformerEmbedder(threads=1)
-    except Exception as exc:  # the extra is optional
-        print(f"{'embedding (all-MiniLM-L6-v2)':<44} skipped: {exc}")
-    else:
-        embedder.embed(requests[:8])  # warm-up
-        embed_ms = _time(lambda p: embedder.embed([p]), requests[:200], 1)
-        print(f"{'embedding (all-MiniLM-L6-v2), on its own':<44} {embed_ms[0]:>8.3f} {embed_ms[1]:>8.3f}")
-    return 0 if ok else 1
+    return asyncio.run(main_async(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from routerd.learning.evaluation import choose, curve_of, evaluate
 from routerd.learning.lexical import LexicalQualityModel
 from routerd.learning.neighbours import NeighbourQualityModel, VectorIndex
 from routerd.learning.scorers import CombinedQualityModel
-from routerd.learning.text_features import prompt_tokens
+from routerd.learning.token_view import TokenHasher, clip, prompt_tokens, reference_hashes
 
 ROUTING_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "routing" / "routellm_mmlu_gsm8k.jsonl"
 
@@ -235,6 +236,42 @@ def test_prompt_tokens_mark_options_and_number_shapes():
     assert "12" not in tokens
 
 
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "What is 12 + 345?\nA. 357\nB. seven\nAnswer:",
+        "Compute 1,234.5 * 6 - 7..8, then x1y: snake_case and ½ or c²d!",
+        "Café au lait, naïve façade; 北京欢迎你, ٣٤ + ٥; ΣΑΣ σας.\n(A) un\n(B) 2,5\n(C) \u2026",  # noqa: RUF001
+        "İstanbul'da",  # lower-casing makes it longer: the reference path
+        "emoji \U0001f600 and text\nA. \U0001f600 smile\nB. 12 \U0001d400bc\nC. \nD. ?!",
+        "",
+        "x" * 5000 + " tail words 42",
+    ],
+)
+def test_vectorised_token_hashes_are_the_token_strings_hashes(prompt):
+    hasher, expected = TokenHasher(), np.sort(reference_hashes(prompt)).tolist()
+    clipped = clip(prompt)
+    for path in (hasher.hashes, hasher.short_hashes, hasher.long_hashes):
+        found = np.sort(path(prompt if path is hasher.hashes else clipped))
+        assert found.tolist() == expected, path.__name__
+    assert len(expected) == len(prompt_tokens(prompt))
+
+
+@pytest.mark.skipif(not ROUTING_DATA.exists(), reason=f"{ROUTING_DATA} is not there (../shared beside the clone)")
+def test_vectorised_token_hashes_match_on_every_evaluation_prompt():
+    hasher = TokenHasher()
+    with ROUTING_DATA.open() as handle:
+        prompts = [json.loads(line)["prompt"] for line in handle][::7]
+    mismatched = []
+    for prompt in prompts:
+        expected = sorted(reference_hashes(prompt).tolist())
+        clipped = clip(prompt)
+        for path in (hasher.short_hashes, hasher.long_hashes):
+            if sorted(path(clipped).tolist()) != expected:
+                mismatched.append((path.__name__, prompt[:60]))
+    assert mismatched == []
+
+
 def test_neighbour_model_predicts_from_the_closest_prompts():
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(2, 16))
@@ -415,3 +452,83 @@ def test_lexical_router_on_routellm_mmlu_gsm8k():
     assert result.random.apgr == pytest.approx(0.5)
     assert result.oracle.apgr > 1.0
     assert (result.strongest, result.weakest) == ("gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1")
+
+
+# -- training from outcomes -------------------------------------------------------------------------------------
+
+
+def test_ridge_matches_the_closed_form_weighted_solution():
+    from scipy import sparse
+
+    from routerd.learning.lexical import _ridge
+
+    rng = np.random.default_rng(0)
+    x = sparse.random(120, 400, density=0.05, format="csr", random_state=1, dtype=np.float32)
+    y = rng.random(120)
+    for weight in (None, rng.integers(1, 5, 120).astype(float)):
+        coef, intercept = _ridge(x, y, 3.0, weight, tol=1e-9)
+        w = np.ones(120) if weight is None else weight
+        dense = x.toarray().astype(float)
+        mean_x, mean_y = w @ dense / w.sum(), w @ y / w.sum()
+        centred = (dense - mean_x) * np.sqrt(w)[:, None]
+        expected = np.linalg.solve(centred.T @ centred + 3.0 * np.eye(400), centred.T @ ((y - mean_y) * np.sqrt(w)))
+        assert coef == pytest.approx(expected, abs=1e-5)
+        assert intercept == pytest.approx(mean_y - mean_x @ expected, abs=1e-5)
+
+
+def test_outcome_table_gathers_files_and_triples_with_means_and_counts():
+    from routerd.learning.outcomes import table
+
+    data = ScoredPrompts(
+        ids=["a", "b"], prompts=["p1", "p2"], models=["gpt", "mix"], scores=np.array([[1.0, 0.0], [np.nan, 1.0]])
+    )
+    triples = [("p1", "big", 0.0), ("p1", "big", 1.0), ("p3", "small", 0.5), ("", "x", 1.0), ("p4", "y", 7.0)]
+    found = table(triples, [(data, {"gpt": "big"})])
+    assert found.prompts == ["p1", "p2", "p3"] and found.models == ["big", "mix", "small"]
+    assert np.array_equal(
+        found.scores, np.array([[2 / 3, 0.0, np.nan], [np.nan, 1.0, np.nan], [np.nan, np.nan, 0.5]]), equal_nan=True
+    )
+    assert found.outcomes.tolist() == [[3, 1, 0], [0, 1, 0], [0, 0, 1]]
+    assert found.counts.tolist() == [1, 2, 1]  # prompts that know each model
+
+
+# -- more than two models -----------------------------------------------------------------------------------------
+
+
+def test_cli_eval_routing_with_four_models_prints_the_table_with_baselines(tmp_path):
+    """Four models with different strengths per kind of prompt (tests/routing_data.py), costs in the data."""
+    import routing_data
+
+    data = routing_data.write(tmp_path / "four.jsonl", 800, seed=3)
+    args = ["eval", "routing", "--data", str(data), "--scorer", "lexical", "--test-fraction", "0.25"]
+    text = CliRunner().invoke(main, args)
+    assert text.exit_code == 0, text.output
+    for row in ("tiny", "small", "medium", "large", "random mixing", "router (lexical)", "oracle"):
+        assert re.search(rf"^{re.escape(row)}\s", text.output, re.M), row
+    assert "4 models" in text.output and "from the data's costs" in text.output
+    assert "strongest (best training mean): large; weak reference (cheapest): tiny" in text.output
+    report = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    assert report["models"] == ["large", "medium", "small", "tiny"]
+    assert [s["model"] for s in report["single_models"]] == report["models"]
+    assert (report["strongest"], report["weakest"]) == ("large", "tiny")
+    assert report["random"]["apgr"] == pytest.approx(0.5)
+    # the kinds are easy to tell apart and the small models are enough for greetings: well above random
+    assert report["router"]["apgr"] > 0.75
+    assert report["oracle"]["apgr"] >= report["router"]["apgr"] - 0.05
+    router_line = next(line for line in text.output.splitlines() if line.startswith("router (lexical)"))
+    assert f"{report['router']['apgr']:.3f}" in router_line
+
+
+def test_a_fit_asked_to_stop_ends_with_training_stopped():
+    from routerd.learning.quality import TrainingStopped
+
+    prompts, scores = _synthetic(300, seed=6)
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 2  # after the vectorizer's first check and the first solver iteration
+
+    with pytest.raises(TrainingStopped):
+        LexicalQualityModel(n_features=2**14).fit(prompts, scores, ["strong", "weak"], stop=stop)
+    assert len(calls) == 3

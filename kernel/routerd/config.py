@@ -16,7 +16,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -74,6 +74,22 @@ class RoutingSettings(_Section):
     embed_model: Annotated[
         str | None, _doc("Embedding model for routing and semantic caching; none: lexical features only.")
     ] = None
+    mode: Annotated[
+        Literal["scorers", "llm"],
+        _doc(
+            "`scorers`: the scorer plugins' ranking picks the model; `llm`: the model `dispatcher_model` picks among "
+            "the best-ranked candidates, and the ranking decides when it fails, is slow or answers no candidate."
+        ),
+    ] = "scorers"
+    dispatcher_model: Annotated[
+        str | None, _doc("The model that picks in `llm` mode: a small, fast one the gateway serves.")
+    ] = None
+    dispatcher_timeout: Annotated[
+        float, _doc("Seconds the dispatcher model may take before the scorer ranking decides.", gt=0)
+    ] = 2.0
+    dispatcher_candidates: Annotated[
+        int, _doc("How many of the best-ranked candidates the dispatcher model chooses among.", ge=2, le=20)
+    ] = 5
 
 
 class ResponseSettings(_Section):

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from routerd.config import Settings
     from routerd.db.database import Database
     from routerd.profiling.index import ProfileIndex
+    from routerd.routing.embedding import GatewayEmbedder
     from routerd.served_models import ServedModels
 
 
@@ -28,8 +29,10 @@ class PluginContext:
     gateway serves by catalog name, without routing (`routerd.ServedModels`; usable once the
     gateway has started); `profiles` is the gateway's runtime profiles
     (`routerd.profiling.ProfileIndex`): each model's latest profiled quality and speed per
-    category, in memory, for scorers to read on the request path. Plugins never read
-    environment variables themselves.
+    category, in memory, for scorers to read on the request path; `embedder` embeds prompts
+    with the model ``routing.embed_model`` names, through `models`
+    (`routerd.routing.embedding.GatewayEmbedder`), None when that setting is empty. Plugins
+    never read environment variables themselves.
     """
 
     name: str
@@ -40,6 +43,7 @@ class PluginContext:
     database: Database
     models: ServedModels | None = None  # always set by the gateway
     profiles: ProfileIndex | None = None  # always set by the gateway
+    embedder: GatewayEmbedder | None = None  # set when routing.embed_model names a model
 
     def config_error(self, key: str, reason: str) -> ConfigError:
         """The error for a bad value of this plugin's setting `key`, found by the plugin itself

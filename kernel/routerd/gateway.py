@@ -21,7 +21,9 @@ from routerd.plugins import PluginHost
 from routerd.profiling.index import ProfileIndex
 from routerd.profiling.profiler import Profiler
 from routerd.profiling.suite import load_suite
+from routerd.routing.embedding import GatewayEmbedder
 from routerd.routing.engine import Router
+from routerd.routing.llm_dispatcher import LLMDispatcher
 from routerd.served_models import ServedModels
 from routerd.signature import Signature
 
@@ -39,6 +41,8 @@ class Gateway:
         self.plugins = PluginHost(settings, self.database, entry_points, profiles=self.profiles)
         self.catalog = Catalog(self.plugins.registry.backends, self.database, overrides=settings.models)
         self.models = self.plugins.models = ServedModels(self.catalog, self.dispatcher)
+        embed_model = settings.routing.embed_model
+        self.embedder = self.plugins.embedder = GatewayEmbedder(embed_model, self.models) if embed_model else None
         self.plugins.load()
         self.auth = Authentication(self.plugins.registry)
         self.discovery = Discovery(self.catalog, settings.backends.discovery_interval)
@@ -46,7 +50,8 @@ class Gateway:
         self.signature = Signature(settings.response.signature)
         scorers = self.plugins.registry.scorers
         self.decisions = DecisionLog(self.database, learners=scorers.values)
-        self.router = Router(self.catalog, scorers, self.dispatcher.available, self.decisions)
+        llm = LLMDispatcher.configured(settings.routing, self.catalog, self.dispatcher)
+        self.router = Router(self.catalog, scorers, self.dispatcher.available, self.decisions, llm=llm)
         suite = load_suite(settings.profiling.suite)
         profiler = Profiler(
             self.catalog, self.dispatcher, scorers, self.database, settings.profiling, suite, self.profiles

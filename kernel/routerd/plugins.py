@@ -161,6 +161,7 @@ class PluginHost:
         self.settings = settings
         self.database = database
         self.models: ServedModels | None = None  # set by the gateway before `load()`, for every context
+        self.embedder: Any = None  # likewise (routing.embed_model's GatewayEmbedder), as context.embedder
         self.profiles = profiles if profiles is not None else ProfileIndex()
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
@@ -289,6 +290,7 @@ class PluginHost:
             database=self.database,
             models=self.models,
             profiles=self.profiles,
+            embedder=self.embedder,
         )
         others = [p for p in self.pm.get_plugins() if self.pm.get_name(p) != record.name]
         caller = self.pm.subset_hook_caller(hook, remove_plugins=others)

@@ -15,16 +15,38 @@ import routerd
 
 class PerModelScorer:
     """A scorer whose opinion of each candidate depends on that model alone: a subclass defines
-    ``contribution(features, model)``, returning a `routerd.Contribution` or None (no opinion)."""
+    ``contribution(features, model)``, returning a `routerd.Contribution` or None (no opinion), and may define
+    ``cache_key(features, model)``: what that contribution depends on, so it is made once per key (None: made
+    every time). Scorers run on every request; most of them have the same opinion of a model request after
+    request."""
+
+    CACHE_SIZE = 10_000
+    _contributions: dict | None = None  # cache_key -> contribution, made on first use (no __init__ needed)
 
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         raise NotImplementedError
 
+    def cache_key(self, features: routerd.PromptFeatures, model: routerd.ModelInfo):
+        return None
+
     async def score(
         self, features: routerd.PromptFeatures, candidates: Sequence[routerd.ModelInfo]
     ) -> Mapping[str, routerd.Contribution]:
-        found = {m.name: self.contribution(features, m) for m in candidates}
-        return {name: c for name, c in found.items() if c is not None}
+        cache = self._contributions
+        if cache is None:
+            cache = self._contributions = {}
+        found = {}
+        for model in candidates:
+            key = self.cache_key(features, model)
+            if key is None:
+                contribution = self.contribution(features, model)
+            elif (contribution := cache.get(key, cache)) is cache:  # not there (None is a cached "no opinion")
+                if len(cache) >= self.CACHE_SIZE:
+                    cache.clear()
+                contribution = cache[key] = self.contribution(features, model)
+            if contribution is not None:
+                found[model.name] = contribution
+        return found
 
     async def judge(self, features, model, answer, reference=None):
         return None

@@ -30,6 +30,9 @@ class CostScorer(PerModelScorer):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    def cache_key(self, features: routerd.PromptFeatures, model: routerd.ModelInfo):
+        return model.name, model.backend
+
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         price = self.settings.prices.get(model.name)
         if price is None:

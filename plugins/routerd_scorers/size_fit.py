@@ -43,6 +43,9 @@ class SizeFitScorer(PerModelScorer):
         self.weight = weight
         self.undersized_factor = undersized_factor
 
+    def cache_key(self, features: routerd.PromptFeatures, model: routerd.ModelInfo):
+        return features.category, features.difficulty, model.parameters
+
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution:
         parameters = model.parameters
         need = minimum_parameters(features.category, features.difficulty)

@@ -118,6 +118,8 @@ def decision_headers(decision: RoutingDecision, model: str) -> list[tuple[bytes,
     headers = [(b"x-routerd-model", model.encode("latin-1")), (b"x-routerd-decision-id", decision.id.encode())]
     if decision.runner_up is not None:
         headers.append((b"x-routerd-runner-up", decision.runner_up.id.encode("latin-1")))
+    if decision.dispatcher is not None:  # LLM dispatcher mode
+        headers.append((b"x-routerd-dispatcher", decision.dispatcher.header().encode("latin-1", "replace")))
     return headers
 
 

@@ -109,6 +109,7 @@ class RoutingDecisionRow(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     response_id: Mapped[str | None] = mapped_column(String(200), index=True)
     quality_preference: Mapped[float | None] = mapped_column(Float)
+    dispatcher: Mapped[dict[str, Any] | None] = mapped_column()  # LLM dispatcher mode: what the model chose
 
 
 class FeedbackRow(Base):

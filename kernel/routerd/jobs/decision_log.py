@@ -50,6 +50,7 @@ class DecisionRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     response_id: str | None = None
+    dispatcher: dict[str, Any] | None = None  # routing.mode "llm": what the dispatcher model said
 
     def explained(self) -> list[dict[str, Any]]:
         """The candidates' explanation (built once, on first use)."""
@@ -74,6 +75,7 @@ class DecisionRecord:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "response_id": self.response_id,
+            "dispatcher": self.dispatcher,
         }
 
     def values(self) -> dict[str, Any]:
@@ -83,7 +85,7 @@ class DecisionRecord:
             "features": _features_dict(self.features), "candidates": self.explained(), "status": self.status,
             "latency_ms": self.latency_ms, "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "response_id": self.response_id,
-            "quality_preference": self.quality_preference,
+            "quality_preference": self.quality_preference, "dispatcher": self.dispatcher,
         }  # fmt: skip
 
     def row(self) -> RoutingDecisionRow:
@@ -102,7 +104,7 @@ def _row_dict(row: RoutingDecisionRow) -> dict[str, Any]:
         "requested_model": row.requested_model, "chosen_model": row.chosen_model, "runner_up": row.runner_up,
         "quality_preference": row.quality_preference, "features": row.features, "candidates": row.candidates,
         "status": row.status, "latency_ms": row.latency_ms, "prompt_tokens": row.prompt_tokens,
-        "completion_tokens": row.completion_tokens, "response_id": row.response_id,
+        "completion_tokens": row.completion_tokens, "response_id": row.response_id, "dispatcher": row.dispatcher,
     }  # fmt: skip
 
 

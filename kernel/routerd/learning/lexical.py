@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import sparse
-from sklearn.linear_model import Ridge
+from scipy.sparse.linalg import LinearOperator, cg
 
-from routerd.learning.quality import check_scores, column_means
+from routerd.learning.quality import check_scores, check_stop, column_means
 from routerd.learning.text_features import PromptVectorizer
 
 
@@ -36,16 +36,28 @@ class LexicalQualityModel:
         self.coef: np.ndarray | None = None
         self.intercept: np.ndarray | None = None
 
-    def fit(self, prompts: Sequence[str], scores: np.ndarray, models: Sequence[str]) -> LexicalQualityModel:
+    def fit(
+        self,
+        prompts: Sequence[str],
+        scores: np.ndarray,
+        models: Sequence[str],
+        weights: np.ndarray | None = None,
+        stop=None,
+    ) -> LexicalQualityModel:
+        """`weights` (the shape of `scores`, optional): how much each known score counts, such as the number of
+        outcomes it is the mean of. `stop` (optional): a callable; when it answers True the fit ends soon after
+        with `TrainingStopped` (checked between prompts and solver iterations)."""
         scores = check_scores(prompts, scores, models)
-        features = self.vectorizer.fit_transform(prompts)
+        features = self.vectorizer.fit_transform(prompts, stop)
         self.models = list(models)
         self.coef = np.zeros((features.shape[1], len(self.models)), dtype=np.float32)
         self.intercept = column_means(scores)
         for j in range(len(self.models)):
             known = ~np.isnan(scores[:, j])
             if known.any():
-                self.coef[:, j], self.intercept[j] = _ridge(features[known], scores[known, j], self.alpha)
+                weight = None if weights is None else weights[known, j]
+                found = _ridge(features[known], scores[known, j], self.alpha, weight, stop=stop)
+                self.coef[:, j], self.intercept[j] = found
         return self
 
     def predict(self, prompts: Sequence[str]) -> np.ndarray:
@@ -64,7 +76,44 @@ class LexicalQualityModel:
         return np.clip(values @ self.coef[columns] + self.intercept, 0.0, 1.0)
 
 
-def _ridge(x: sparse.csr_matrix, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
-    """Ridge regression (intercept not penalised; scikit-learn centres sparse features implicitly)."""
-    model = Ridge(alpha=alpha, solver="sparse_cg", tol=1e-4).fit(x, y)
-    return model.coef_.astype(np.float32), float(model.intercept_)
+def _ridge(
+    x: sparse.csr_matrix,
+    y: np.ndarray,
+    alpha: float,
+    weight: np.ndarray | None = None,
+    tol: float = 1e-4,
+    stop=None,
+) -> tuple[np.ndarray, float]:
+    """Weighted ridge regression with an unpenalised intercept: the coefficients and the intercept minimising
+    ``sum(weight * (x @ coef + intercept - y) ** 2) + alpha * |coef| ** 2``.
+
+    The features are centred implicitly (a sparse matrix stays sparse) and the system is solved by SciPy's
+    conjugate gradient in its dual form, ``(A A' + alpha I) z = r`` with ``coef = A' z``, since there are far more
+    features than prompts (A: the centred rows, scaled by the square roots of their weights). Every step is a
+    sparse product, so the training thread never holds Python's lock for long (scikit-learn's Ridge spends 0.4 s
+    in one call computing column statistics first, which stalls the gateway's event loop as long).
+    """
+    n = x.shape[0]
+    w = np.ones(n, dtype=np.float64) if weight is None else np.asarray(weight, dtype=np.float64)
+    root = np.sqrt(w).astype(np.float32)
+    mean_x = (x.T @ (w / w.sum()).astype(np.float32)).astype(np.float32)  # weighted column means
+    mean_y = float(w @ y / w.sum())
+    target = (root * (y - mean_y)).astype(np.float32)
+
+    def transposed(z: np.ndarray) -> np.ndarray:  # A' z
+        scaled = root * z
+        return x.T @ scaled - mean_x * np.float32(scaled.sum())
+
+    def forward(v: np.ndarray) -> np.ndarray:  # A v
+        return root * (x @ v - np.float32(mean_x @ v))
+
+    def gram(z: np.ndarray) -> np.ndarray:  # (A A' + alpha I) z
+        z = z.astype(np.float32, copy=False)
+        return forward(transposed(z)) + np.float32(alpha) * z
+
+    operator = LinearOperator((n, n), matvec=gram, dtype=np.float32)
+    solution, info = cg(operator, target, rtol=tol, maxiter=1000, callback=lambda _: check_stop(stop))
+    if info < 0:
+        raise ValueError("ridge regression: the conjugate gradient broke down")
+    coef = transposed(solution.astype(np.float32)).astype(np.float32)
+    return coef, mean_y - float(mean_x @ coef)

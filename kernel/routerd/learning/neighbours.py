@@ -45,7 +45,7 @@ class Embedder(Protocol):
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]  # np.linalg.norm, without its overhead
     return vectors / np.maximum(norms, 1e-12)
 
 
@@ -172,6 +172,7 @@ class NeighbourQualityModel:
         self.known: np.ndarray | None = None
         self.means: np.ndarray | None = None
         self._prior_means: np.ndarray | None = None
+        self._never_scored: np.ndarray | None = None  # models no training prompt scored: predicted NaN
 
     def _embed(self, prompts: Sequence[str]) -> np.ndarray:
         if self.embedder is None:
@@ -194,12 +195,19 @@ class NeighbourQualityModel:
         self.known = np.ascontiguousarray(~unknown, dtype=np.float32) if unknown.any() else None
         self.means = column_means(scores).astype(np.float32)
         self._prior_means = np.nan_to_num(self.means)
+        never = np.isnan(self.means)
+        self._never_scored = np.flatnonzero(never) if never.any() else None
         return self
 
     def predict(self, prompts: Sequence[str]) -> np.ndarray:
         return self.predict_vectors(self._embed(prompts))
 
     def predict_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        return self.predict_with_support(vectors)[0]
+
+    def predict_with_support(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted, support), each (len(vectors), models): `support` is how many of the `k` nearest prompts
+        know each model's outcome (similarity-weighted when `sharpness` is set)."""
         if self.index is None or self.scores is None or self.means is None:
             raise RuntimeError("the model is not fitted")
         similarities, ids = self.index.search(vectors, self.k)
@@ -208,12 +216,19 @@ class NeighbourQualityModel:
             # exp(sharpness * (similarity - best similarity)): nearer neighbours count more
             weights *= np.exp(self.sharpness * (similarities - similarities[:, :1]))
         ids = np.maximum(ids, 0)
-        totals = np.einsum("nk,nkm->nm", weights, self.scores[ids])
+        # batched (1 x k) @ (k x models) products: a tenth of einsum's time for one prompt
+        totals = np.matmul(weights[:, None, :], self.scores[ids])[:, 0, :]
         if self.known is None:  # every prompt scored every model: the mass is the same for all models
             mass = weights.sum(axis=1, keepdims=True)
         else:
-            mass = np.einsum("nk,nkm->nm", weights, self.known[ids])
-        with np.errstate(invalid="ignore", divide="ignore"):
+            mass = np.matmul(weights[:, None, :], self.known[ids])[:, 0, :]
+        if self.prior > 0:  # the request path: a handful of operations
             predicted = (totals + self.prior * self._prior_means) / (mass + self.prior)
-        predicted = np.where(mass + self.prior > 0, predicted, self._prior_means)  # no neighbour knows the model
-        return np.where(np.isnan(self.means), np.nan, predicted).astype(np.float64)
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                predicted = totals / mass
+            predicted = np.where(mass > 0, predicted, self._prior_means)  # no neighbour knows the model
+        predicted = predicted.astype(np.float64)
+        if self._never_scored is not None:
+            predicted[:, self._never_scored] = np.nan
+        return predicted, np.broadcast_to(mass, predicted.shape)

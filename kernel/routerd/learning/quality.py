@@ -7,6 +7,17 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from routerd.errors import RouterdError
+
+
+class TrainingStopped(RouterdError):
+    """A fit was asked to stop (its ``stop`` callable answered True), such as when the gateway shuts down."""
+
+
+def check_stop(stop) -> None:
+    if stop is not None and stop():
+        raise TrainingStopped("training stopped")
+
 
 @runtime_checkable
 class QualityModel(Protocol):

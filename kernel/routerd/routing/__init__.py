@@ -41,13 +41,18 @@ class RoutingDecision:
     pinned: bool
     scored: list[Any] = field(default_factory=list)  # routing.scoring.ScoredCandidate, best first
     record: Any = None  # the audit-log record (routerd.jobs.decision_log.DecisionRecord)
+    dispatcher: Any = None  # LLM dispatcher mode: its verdict (routerd.routing.llm_dispatcher.DispatcherVerdict)
 
     @property
     def reasons(self) -> dict[str, str]:
         """A one-line reason per ranked model (built when asked for: off the request path)."""
         if self.pinned:
             return {entry.id: "pinned by the request" for entry in self.ranked}
-        return {s.entry.id: s.summary() for s in self.scored}
+        found = {s.entry.id: s.summary() for s in self.scored}
+        choice = self.dispatcher.choice if self.dispatcher is not None else None
+        if choice in found:
+            found[choice] = f"chosen by {self.dispatcher.model}; {found[choice]}"
+        return found
 
     @property
     def chosen(self) -> CatalogEntry:

@@ -17,18 +17,28 @@ from routerd.errors import InvalidRequest, ModelNotFound
 from routerd.jobs.decision_log import DecisionLog, DecisionRecord
 from routerd.routing import Needs, RoutingDecision
 from routerd.routing.features import extract_features
+from routerd.routing.llm_dispatcher import LLMDispatcher
 from routerd.routing.scoring import score_candidates
 from routerd.schemas.catalog import Principal
 from routerd.schemas.openai import ChatRequest
 
 
 class Router:
-    def __init__(self, catalog: Catalog, scorers: dict, available, decisions: DecisionLog, budget: float = 0.05):
+    def __init__(
+        self,
+        catalog: Catalog,
+        scorers: dict,
+        available,
+        decisions: DecisionLog,
+        budget: float = 0.05,
+        llm: LLMDispatcher | None = None,
+    ):
         self.catalog = catalog
         self.scorers = scorers
         self.available = available
         self.decisions = decisions
         self.budget = budget
+        self.llm = llm  # LLM dispatcher mode: a model chooses among the best-ranked candidates
         self.new_id = DecisionIds()
 
     def candidates(self, needs: Needs) -> tuple[list[CatalogEntry], dict[str, str]]:
@@ -69,8 +79,16 @@ class Router:
                 detail = f" with {' and '.join(wanted)}" if wanted else ""
                 raise ModelNotFound(f"no model{detail} is available for this request", code="no_capable_model")
             scored = await score_candidates(self.scorers, features, fit, preference, self.budget)
+            verdict = None
+            if self.llm is not None and len(scored) > 1:
+                verdict = await self.llm.choose(features, scored)
+                if verdict.choice is not None:
+                    choice = verdict.choice
+                    scored.sort(key=lambda s: s.entry.id != choice)  # stable: the rest keep their order
             explained = partial(explain, scored, unfit)  # built when the audit log needs it
-            decision = RoutingDecision(decision_id, [s.entry for s in scored], pinned=False, scored=scored)
+            decision = RoutingDecision(
+                decision_id, [s.entry for s in scored], pinned=False, scored=scored, dispatcher=verdict
+            )
         decision.record = DecisionRecord(
             id=decision_id,
             principal=principal.subject,
@@ -81,6 +99,7 @@ class Router:
             features=features,
             candidates=explained,
             quality_preference=preference,
+            dispatcher=decision.dispatcher.as_dict() if decision.dispatcher is not None else None,
         )
         self.decisions.remember(decision.record)
         return decision

@@ -21,7 +21,7 @@ from routerd.schemas.catalog import Contribution, PromptFeatures
 log = logging.getLogger("routerd.routing")
 
 
-@dataclass
+@dataclass(slots=True)
 class ScoredCandidate:
     entry: CatalogEntry
     quality: float
@@ -43,7 +43,7 @@ class ScoredCandidate:
         }
 
     def summary(self) -> str:
-        """The total and the reasons of the two weightiest contributions."""
+        """The total and the two weightiest reasons."""
         best = sorted(self.contributions.items(), key=lambda kv: -kv[1].weight)[:2]
         parts = "; ".join(f"{name}: {c.reason}" for name, c in best if c.reason)
         return f"score {self.total:.2f}" + (f" ({parts})" if parts else "")
@@ -52,20 +52,30 @@ class ScoredCandidate:
 def combine(
     entries: Sequence[CatalogEntry], opinions: Mapping[str, Mapping[str, Contribution]], preference: float
 ) -> list[ScoredCandidate]:
-    """The candidates ranked best first; ties keep the catalog's order. (The weighted means are
-    running sums, added in the scorers' order: the same figures as summing lists, without them.)"""
+    """The candidates ranked best first; ties keep the catalog's order.
+
+    A scorer's mapping may hold models that are not candidates (a table computed ahead): only the candidates'
+    entries are read, by model name, then by catalog id where the two differ."""
+    scorers = [(name, found) for name, found in opinions.items() if found]  # no opinion: nothing to look up
     scored = []
     for entry in entries:
-        name, public = entry.info.name, entry.id
-        quality = quality_weight = efficiency = efficiency_weight = 0
+        name = entry.info.name
+        alias = entry.id if entry.id != name else None
+        quality = quality_weight = efficiency = efficiency_weight = 0.0
         multiplier = 1.0
         mine: dict[str, Contribution] = {}
-        for scorer, contributions in opinions.items():
-            c = contributions.get(name) or contributions.get(public)
+        for scorer, contributions in scorers:
+            c = contributions.get(name)
             if c is None:
-                continue
+                if alias is None:
+                    continue
+                c = contributions.get(alias)
+                if c is None:
+                    continue
             mine[scorer] = c
-            score = min(1.0, max(0.0, c.score))
+            score = c.score
+            if not 0.0 <= score <= 1.0:
+                score = 1.0 if score > 1.0 else 0.0  # below 0, or NaN
             aspect = c.aspect
             if aspect == "multiplier":
                 multiplier *= score
@@ -77,13 +87,9 @@ def combine(
                 quality_weight += c.weight
         q = quality / quality_weight if quality_weight > 0 else 0.5
         e = efficiency / efficiency_weight if efficiency_weight > 0 else 0.5
-        total = (preference * q + (1 - preference) * e) * multiplier
-        scored.append(ScoredCandidate(entry, q, e, total, mine))
-    return sorted(scored, key=_best_first)  # a stable sort: ties keep the catalog's order
-
-
-def _best_first(scored: ScoredCandidate) -> float:
-    return -scored.total
+        scored.append(ScoredCandidate(entry, q, e, (preference * q + (1 - preference) * e) * multiplier, mine))
+    scored.sort(key=lambda s: -s.total)  # stable: ties keep the catalog's order
+    return scored
 
 
 async def score_candidates(

@@ -1,0 +1,158 @@
+"""In-process gateways for the routing benchmarks (routing_latency.py, routing_cost.py): the real plugins, the real
+`Router.decide`, a catalog of fake models of spread sizes, and the learned and benchmark scorers given something
+to say the way their background jobs would give it to them.
+
+- `Bench.start(models, plugins)`: a `Gateway` with the installed plugins (those that start processes or reach the
+  internet off, and the plugin template's example scorer off, so the figures are routerd's own), `models` fake
+  models behind the fake backend (the last one an embedding model, ``routing.embed_model``), SQLite in a
+  temporary folder.
+- `train_learned`: a `Trained` state (the lexical model fitted on real prompts with random outcomes for every
+  model; optionally a neighbour index of random clustered vectors) published through the scorer's own `_publish`,
+  as its trainer does; the request prompts' vectors put in its embedding cache ("the embedding excluded").
+- `publish_figures`: benchmark records for every model stored as a sync stores them, then the scorer's refresh.
+- `timed`: p50 and p99 of `Router.decide` over prompts, best of rounds, the garbage collector paused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import random
+import tempfile
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import numpy as np
+
+from routerd.benchmarks.repository import BenchmarkRepository
+from routerd.gateway import Gateway
+from routerd.schemas.catalog import ANONYMOUS, BenchmarkRecord
+from routerd.schemas.openai import ChatRequest, Message
+from routerd.testing import FAKE_PLUGIN, make_settings
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "routing" / "routellm_mmlu_gsm8k.jsonl"
+OFF = ("local", "hf_leaderboard", "lmsys_arena", "example")
+EMBED_MODEL = "bench-embed"
+DIMENSION = 384  # as all-MiniLM-L6-v2
+
+
+def prompts(n: int, seed: int = 0) -> list[str]:
+    """Real prompts (the evaluation file's, so real lengths), or generated ones without it."""
+    if DATA.exists():
+        with DATA.open() as handle:
+            found = [json.loads(line)["prompt"] for line in handle]
+        random.Random(seed).shuffle(found)
+        return found[:n]
+    words = "the of a model river compute explain statement which following value energy law court".split()
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(10, 300))) for _ in range(n)]
+
+
+def requests(texts: list[str]) -> list[ChatRequest]:
+    return [ChatRequest(messages=[Message(role="user", content=t)]) for t in texts]
+
+
+def model_names(n: int) -> list[str]:
+    sizes = np.geomspace(0.5, 70, n - 1)
+    return [f"bench-{i}-{s:.1f}b" for i, s in enumerate(sizes)] + [EMBED_MODEL]
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.folder = tempfile.TemporaryDirectory(prefix="routerd-bench-")
+        self.gateway: Gateway | None = None
+
+    async def start(self, models: int, plugins: dict | None = None) -> Gateway:
+        names = model_names(models)
+        fake = [{"name": n, "parameters": int(float(n.split("-")[2][:-1]) * 1e9)} for n in names[:-1]]
+        fake.append({"name": EMBED_MODEL, "parameters": 22_000_000, "embeddings": True})
+        tables = {name: {"enabled": False} for name in OFF}
+        tables.update(plugins or {})
+        tables["fake"] = {"models": fake}
+        folder = Path(self.folder.name) / f"gw-{time.monotonic_ns()}"
+        settings = make_settings(folder, {"plugins": tables, "routing": {"embed_model": EMBED_MODEL}})
+        self.gateway = Gateway(settings, [*entry_points(group="routerd"), FAKE_PLUGIN])
+        await self.gateway.start()
+        gc.freeze()  # as the app does after start-up: full collections then skip what start-up built
+        return self.gateway
+
+    async def close(self) -> None:
+        gc.unfreeze()
+        if self.gateway is not None:
+            await self.gateway.close()
+        self.folder.cleanup()
+
+    def scorer(self, name: str):
+        assert self.gateway is not None
+        return self.gateway.plugins.registry.scorers[name]
+
+
+def train_learned(scorer, names: list[str], train_prompts: list[str], queries: list[str], index: int = 0) -> None:
+    """Publish a trained state for `names` into the learned scorer (and, with `index`, a neighbour index of that
+    many entries, the queries' vectors cached)."""
+    from routerd.learning.lexical import LexicalQualityModel
+    from routerd.learning.neighbours import NeighbourQualityModel
+    from routerd_learned.training import Trained
+
+    rng = np.random.default_rng(0)
+    means = rng.uniform(0.4, 0.9, size=len(names))
+    scores = (rng.random((len(train_prompts), len(names))) < means).astype(np.float64)
+    lexical = LexicalQualityModel().fit(train_prompts, scores, names)
+    neighbours = None
+    if index:
+        centres = rng.normal(size=(256, DIMENSION)).astype(np.float32)
+        vectors = centres[rng.integers(0, 256, index)] + 0.5 * rng.normal(size=(index, DIMENSION)).astype(np.float32)
+        outcomes = (rng.random((index, len(names))) < means).astype(np.float32)
+        neighbours = NeighbourQualityModel(k=100).fit_vectors(vectors, outcomes, names)
+        near = centres[rng.integers(0, 256, len(queries))] + 0.5 * rng.normal(size=(len(queries), DIMENSION))
+        near /= np.linalg.norm(near, axis=1, keepdims=True)
+        for text, vector in zip(queries, near.astype(np.float32), strict=True):
+            scorer.embeddings.remember(text, vector)
+    scorer._publish(
+        Trained(
+            models=list(names),
+            column={m: j for j, m in enumerate(names)},
+            counts_list=[len(train_prompts)] * len(names),
+            prompts=len(train_prompts),
+            lexical=lexical,
+            neighbours=neighbours,
+        )
+    )
+
+
+async def publish_figures(bench: Bench, names: list[str]) -> None:
+    """Benchmark records for every model, stored as a sync stores them; the scorer then refreshes."""
+    assert bench.gateway is not None
+    rng = random.Random(0)
+    records = []
+    for name in names:
+        for benchmark, high in (("bbh", 70), ("mmlu_pro", 60), ("math_lvl_5", 60), ("ifeval", 90), ("gpqa", 25),
+                                ("musr", 25), ("arena_elo", 1400)):  # fmt: skip
+            value = round(rng.uniform(0.2, 1) * high, 2)
+            records.append(BenchmarkRecord("bench_source", name, benchmark, value, dt.datetime.now(dt.UTC)))
+    await BenchmarkRepository(bench.gateway.database).replace_source("bench_source", records)
+    await bench.scorer("benchmarks").refresh()
+
+
+async def timed(router, chats: list[ChatRequest], rounds: int) -> tuple[float, float, float]:
+    """(p50, p99, mean) microseconds of `Router.decide`, the best round by p99."""
+    best: tuple[float, float, float] | None = None
+    for _ in range(rounds):
+        gc.collect()
+        gc.disable()
+        samples = []
+        try:
+            for chat in chats:
+                started = time.perf_counter()
+                await router.decide(chat, pinned=None, preference=0.5, principal=ANONYMOUS)
+                samples.append(time.perf_counter() - started)
+        finally:
+            gc.enable()
+        values = np.array(samples) * 1e6
+        found = (float(np.percentile(values, 50)), float(np.percentile(values, 99)), float(values.mean()))
+        if best is None or found[1] < best[1]:
+            best = found
+    assert best is not None
+    return best

@@ -1,0 +1,169 @@
+"""The learned scorer: each candidate's predicted quality for the prompt, from prompts with known outcomes.
+
+The request path reads one attribute (`trained`, swapped whole by the trainer) and, when there is a trained
+model, predicts with the lexical model at once (well under a millisecond) and with the neighbour model only when
+the prompt's embedding is at hand (`PromptEmbeddings`). With nothing trained it answers an empty mapping and does
+nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+
+import routerd
+from routerd_learned.embedding import PromptEmbeddings
+from routerd_learned.sources import DatabaseOutcomes, RecentPrompts, read_files
+from routerd_learned.training import Trained, Trainer
+
+log = logging.getLogger("routerd.plugin.learned")
+NO_OPINION: Mapping[str, routerd.Contribution] = MappingProxyType({})
+
+
+class LearnedScorer:
+    name = "learned"
+
+    def __init__(self, settings, database, *, embedder=None, store=None, wait: float = 0.0) -> None:
+        self.settings = settings
+        self.trained: Trained | None = None
+        self.recent = RecentPrompts()
+        self.database_outcomes = DatabaseOutcomes(
+            database, self.recent, feedback=settings.feedback, profiles=settings.profiles
+        )
+        self.embedder = embedder
+        self.embeddings = PromptEmbeddings(embedder, settings.embedding_cache, wait) if embedder else None
+        self.trainer = Trainer(
+            self._gather,
+            self._publish,
+            min_outcomes=settings.min_outcomes,
+            embedder=embedder,
+            store=store,
+            neighbours=settings.neighbours,
+        )
+        self.files: list | None = None  # the evaluation files, read once
+        self.new_outcomes = 0
+        self._weights_of: Trained | None = None
+        self._weight_list: list[float] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+
+    # -- the request path ------------------------------------------------------------------------------------
+    async def score(
+        self, features: routerd.PromptFeatures, candidates: Sequence[routerd.ModelInfo]
+    ) -> Mapping[str, routerd.Contribution]:
+        trained = self.trained
+        if trained is None:
+            return NO_OPINION
+        column = trained.column
+        known = [(m.name, column[m.name]) for m in candidates if m.name in column]
+        if not known:
+            return NO_OPINION
+        text = features.text
+        lexical = trained.lexical.predict_one(text).tolist()
+        near = support = None
+        if trained.neighbours is not None and self.embeddings is not None:
+            vector = await self.embeddings.vector(text)
+            if vector is not None:
+                predicted, mass = trained.neighbours.predict_with_support(vector[None, :])
+                near, support = predicted[0].tolist(), mass[0].tolist()
+        weights, grounds = self._weights(trained), trained.grounds
+        found = {}
+        for name, j in known:
+            quality = lexical[j]
+            if near is not None and near[j] == near[j]:
+                quality = 0.5 * quality + 0.5 * near[j]
+                reason = (
+                    f"predicted {quality:.2f} from {support[j]:.0f} similar prompts ({near[j]:.2f}) and "
+                    f"{grounds[j]} ({lexical[j]:.2f})"
+                )
+            else:
+                reason = f"predicted {quality:.2f} from {grounds[j]}"
+            found[name] = routerd.Contribution(quality, weights[j], reason)
+        return found
+
+    def _weights(self, trained: Trained) -> list[float]:
+        """Each model's weight, `weight * n / (n + confidence_outcomes)`, once per trained state."""
+        if self._weights_of is not trained:
+            weight, half = self.settings.weight, self.settings.confidence_outcomes
+            self._weight_list = [weight * n / (n + half) for n in trained.counts_list]
+            self._weights_of = trained
+        return self._weight_list
+
+    async def judge(self, features, model, answer, reference=None):
+        return None
+
+    # -- outcomes, off the request path ------------------------------------------------------------------------
+    async def learn(self, outcome: routerd.Outcome) -> None:
+        if outcome.rating is None:  # a routed request: keep its whole prompt for feedback to come
+            if self.settings.feedback:
+                self.recent.add(outcome.decision_id, outcome.features.text)
+            return
+        if not self.settings.feedback:
+            return
+        self.new_outcomes += 1
+        if self.new_outcomes >= self.settings.retrain_after and self._wake is not None:
+            self._wake.set()
+
+    # -- training ----------------------------------------------------------------------------------------------
+    def _publish(self, trained: Trained) -> None:
+        self.trained = trained
+
+    async def _gather(self) -> tuple[list, list]:
+        """(outcome triples from the database, evaluation files with their name mapping)."""
+        if self.files is None:
+            try:
+                self.files = await asyncio.to_thread(read_files, self.settings.data)
+            except Exception as exc:
+                log.error("learned: plugins.learned.data cannot be used: %s", exc)
+                self.files = []
+        found = await self.database_outcomes.read() if self.settings.feedback or self.settings.profiles else []
+        return found, [(data, self.settings.model_names) for data in self.files]
+
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        if self.embedder is not None:
+            import faiss
+
+            faiss.omp_set_num_threads(1)  # one search per request: more threads only add wake-up jitter
+            if self.trainer.store is not None:
+                await asyncio.to_thread(self.trainer.store.load)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="routerd-learned")
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            self.new_outcomes = 0
+            try:
+                await self.trainer.round()
+            except Exception:
+                log.exception("learned: a training round failed; the previous model (if any) stays")
+            while True:
+                try:
+                    async with asyncio.timeout(self.settings.reload_interval):
+                        await self._wake.wait()
+                    break
+                except TimeoutError:
+                    if self.trainer.last_error is not None:  # the embeddings failed: try again
+                        break
+                    try:
+                        if await self.database_outcomes.changed():
+                            break
+                    except Exception as exc:
+                        log.warning("learned: looking for new outcomes failed: %s", type(exc).__name__)
+            self._wake.clear()
+
+    async def close(self) -> None:
+        self.trainer.stopping.set()  # a fit running in the training thread ends soon
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        if self.embeddings is not None:
+            await self.embeddings.close()
+        self.trainer.close()
+        close = getattr(self.embedder, "close", None)
+        if close is not None:
+            close()
