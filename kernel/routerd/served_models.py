@@ -63,9 +63,9 @@ class ServedModels:
         return completion
 
     async def embed(self, model: str, inputs: list[str]) -> EmbeddingResponse:
-        """One embedding per input, in order, from `model`."""
+        """One embedding per input, in order, from `model`. The backend decides whether the model
+        embeds (as for ``POST /v1/embeddings`` naming it): many chat models served by llama.cpp do,
+        whatever their name suggests, and a plugin names its embedding model on purpose."""
         entry = self._entry(model)
-        if entry.info.capabilities.embeddings is False:
-            raise InvalidRequest(f"the model {model!r} does not make embeddings", code="model_incapable")
         result, _ = await self._dispatcher.embed([entry], inputs)
         return result
