@@ -153,7 +153,9 @@ FEATURE_TEXTS = [
     "Solve 3 + 4 = x. How Many apples? Respond Only In JSON format.",
     "A) one\nB) two\nC) three\nD) four\nWhich of the following is TRUE OR FALSE?",
     "def f(x):\n    return x;\nclass Bar:\n  pass\n#include <stdio.h>\nimport os",
-    "Kelvin \u212a and long \u017f: \u017fummarize, \u212aey points",  # match ASCII letters only under IGNORECASE
+    "Explain step by step, with pros and cons, the trade-off; at least the edge case and edge cases, multi-step.",
+    "tl;dr: summarise the key points. Translate it into French, then in German. Stack trace? unit tests!",
+    "Compose, in a few lines, a short poem; then write a story. Output JSON only, as a json object. C++ code",
     "\u0130stanbul \u0130E ve \u0130L, translate into English",  # lower-cased, a dotted I grows a character
     "Wie kann ich die Liste sortieren und was ist der schnellste Weg?",
     "\u5982\u4f55\u5728Python\u4e2d\u5bf9\u5217\u8868\u8fdb\u884c\u6392\u5e8f",
@@ -161,40 +163,61 @@ FEATURE_TEXTS = [
 ]
 
 
-@pytest.mark.parametrize("text", FEATURE_TEXTS)
-def test_feature_patterns_find_what_the_patterns_as_written_find(text):
-    """Prompt features match case-insensitive patterns through case-sensitive twins on lower-cased
-    ASCII text (faster); every count must be the original pattern's, whatever the text."""
+def _reference_count(name: str, text: str) -> int:
+    """A keyword signal's count as one regular expression over the text's words finds it."""
     from routerd.routing import features
 
-    wrapped = [p for signals in features._SIGNAL_PATTERNS.values() for p, _ in signals]
-    wrapped += [features._GREETING_PATTERN, features._CONSTRAINT_PATTERN, features._HARD_PATTERN]
-    wrapped += [features._JSON_PATTERN]
-    assert sum(p.twin is not None for p in wrapped) >= 10  # the fast path is really taken
-    subject = features._Text(text)
-    for pattern in wrapped:
-        for cap in (1, 2, 5, 100):
-            assert pattern.count(subject, cap) == min(len(pattern.pattern.findall(text)), cap), pattern.pattern
-        assert pattern.search(subject) == bool(pattern.pattern.search(text))
-        assert pattern.match(subject) == bool(pattern.pattern.match(text))
+    words, phrases = features._KEYWORDS[name]
+    entries = sorted([*words.split(), *phrases], key=len, reverse=True)
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(e) for e in entries) + r")\b")
+    return len(pattern.findall(" ".join(features._words(text.lower()))))
 
 
-@pytest.mark.parametrize(
-    ("source", "flags", "twin"),
-    [
-        (r"\b(python|code)\b", re.I, True),
-        (r"\bdef \w+\(", 0, False),  # case-sensitive already
-        (r"\b(Python)\b", re.I, False),  # an upper-case letter would not meet lower-cased text
-        (r"[A-D]\)", re.I, False),
-        (r"\x41pi", re.I, False),  # an escape that spells a letter
-        (r"(?-i:api)|code", re.I, False),  # inline flags
-        ("caf\u00e9", re.I, False),  # not ASCII
-    ],
-)
-def test_only_patterns_safe_to_match_on_lower_cased_text_get_a_twin(source, flags, twin):
-    from routerd.routing.features import _case_sensitive_twin
+@pytest.mark.parametrize("text", FEATURE_TEXTS)
+def test_keyword_tables_count_what_one_pattern_per_signal_would(text):
+    """Prompt features count keywords in one pass over the words (a pattern per signal costs a long
+    prompt too much); every count must be what that signal's pattern over the words finds."""
+    from routerd.routing import features
 
-    assert (_case_sensitive_twin(re.compile(source, flags)) is not None) == twin
+    reading = features._Reading(text)
+    for name in features._KEYWORDS:
+        expected = _reference_count(name, text) + (text.lower().count("c++") if name == "coding" else 0)
+        assert reading.counts[features._INDEX[name]] == expected, name
+
+
+@pytest.mark.parametrize("text", FEATURE_TEXTS)
+def test_patterns_skipped_for_want_of_their_needles_would_have_found_nothing(text):
+    from routerd.routing import features
+
+    reading = features._Reading(text)
+    code = sum(min(text.count(literal), 5) for literal in features._CODE_LITERALS)
+    code += features._count(features._CODE_SYNTAX, text) + features._count(features._LINE_END_SEMICOLON, text)
+    arithmetic = features._count(features._ARITHMETIC, text) + features._count(features._NOTATION, text)
+    assert reading.signal("code_syntax") == min(code, 5)
+    assert reading.signal("arithmetic") == min(arithmetic, 5)
+    assert reading.signal("creative_ask") == features._count(features._CREATIVE_ASK, text)
+    assert reading.json == bool(features._JSON_ASK.search(text))
+
+
+def test_a_long_message_is_read_at_its_ends():
+    from routerd.routing.features import HEAD, TAIL, extract_features
+    from routerd.schemas.openai import ChatRequest, Message
+
+    filler = "lorem ipsum dolor sit amet " * 40_000  # a megabyte of it
+    asks = {
+        "Write a Python function that parses this log: ": "coding",
+        "": "general",
+    }
+    for start, category in asks.items():
+        text = start + filler
+        found = extract_features(ChatRequest(messages=[Message(role="user", content=text)]))
+        assert (found.category, found.prompt_tokens, found.text) == (category, len(text) // 4, text)
+    # the ask at the end is seen; a keyword in the unread middle is not
+    middle = filler[: HEAD + 10] + " solve the equation, calculate the integral " + filler[: TAIL + 10]
+    tail = filler[:HEAD] + "... Summarize the above in three bullet points."
+    for text, category in ((middle, "general"), (tail, "summarization")):
+        found = extract_features(ChatRequest(messages=[Message(role="user", content=text)]))
+        assert found.category == category
 
 
 class RecordingTransport:
