@@ -21,6 +21,12 @@ from routerd_learned.training import Trained, Trainer
 
 log = logging.getLogger("routerd.plugin.learned")
 NO_OPINION: Mapping[str, routerd.Contribution] = MappingProxyType({})
+# Scores in 0..1 written with two decimals, looked up: 50 candidates' reasons cost a tenth of formatting floats.
+_TWO_PLACES = tuple(f"{i / 100:.2f}" for i in range(101))
+
+
+def _two_places(value: float) -> str:
+    return _TWO_PLACES[int(value * 100 + 0.5)] if 0.0 <= value <= 1.0 else f"{value:.2f}"
 
 
 class LearnedScorer:
@@ -69,19 +75,20 @@ class LearnedScorer:
             if vector is not None:
                 predicted, mass = trained.neighbours.predict_with_support(vector[None, :])
                 near, support = predicted[0].tolist(), mass[0].tolist()
-        weights, grounds = self._weights(trained), trained.grounds
+        weights, grounds = self._weights(trained), trained.from_grounds
         found = {}
+        contribution, places = routerd.Contribution, _two_places
         for name, j in known:
             quality = lexical[j]
             if near is not None and near[j] == near[j]:
                 quality = 0.5 * quality + 0.5 * near[j]
                 reason = (
-                    f"predicted {quality:.2f} from {support[j]:.0f} similar prompts ({near[j]:.2f}) and "
-                    f"{grounds[j]} ({lexical[j]:.2f})"
+                    f"predicted {places(quality)} from {int(support[j] + 0.5)} similar prompts ({places(near[j])})"
+                    f" and {trained.grounds[j]} ({places(lexical[j])})"
                 )
             else:
-                reason = f"predicted {quality:.2f} from {grounds[j]}"
-            found[name] = routerd.Contribution(quality, weights[j], reason)
+                reason = "predicted " + places(quality) + grounds[j]
+            found[name] = contribution(quality, weights[j], reason)
         return found
 
     def _weights(self, trained: Trained) -> list[float]:

@@ -50,6 +50,15 @@ class Trained:
             object.__setattr__(self, "_grounds", found)  # computed once; the state is otherwise never changed
         return found
 
+    @property
+    def from_grounds(self) -> list[str]:
+        """`grounds` as the end of a reason: ``" from 1,204 prompts with known outcomes"``."""
+        found = self.__dict__.get("_from_grounds")
+        if found is None:
+            found = [" from " + g for g in self.grounds]
+            object.__setattr__(self, "_from_grounds", found)
+        return found
+
 
 def fit_lexical(data: OutcomeTable, alpha: float, stop=None) -> Trained:
     started = time.perf_counter()

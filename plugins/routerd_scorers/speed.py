@@ -44,6 +44,10 @@ class SpeedScorer(PerModelScorer):
         # (backend, model, category) -> (the profile it was made from, its contribution), as in `profiles`
         self._profiled: dict[tuple[str, str, str], tuple[object, routerd.Contribution | None]] = {}
         self.latency: dict[str, float] = {}  # model -> moving average of total latency (ms)
+        # contributions made on every request otherwise: model -> (the latency it was made from, it);
+        # (model, parameters) -> the size estimate's
+        self._measured: dict[str, tuple[float, routerd.Contribution]] = {}
+        self._estimated: dict[tuple[str, int], routerd.Contribution] = {}
 
     async def learn(self, outcome: routerd.Outcome) -> None:
         if outcome.ok and outcome.latency_ms is not None:
@@ -54,8 +58,15 @@ class SpeedScorer(PerModelScorer):
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         measured = self.latency.get(model.name)
         if measured is not None:
-            score = self.target / (self.target + measured)
-            return routerd.Contribution(score, self.weight, f"answers in {measured:.0f} ms on average", "efficiency")
+            made = self._measured.get(model.name)
+            if made is None or made[0] != measured:
+                score = self.target / (self.target + measured)
+                reason = f"answers in {measured:.0f} ms on average"
+                made = self._measured[model.name] = (
+                    measured,
+                    routerd.Contribution(score, self.weight, reason, "efficiency"),
+                )
+            return made[1]
         profile = self.profiles.get(model) if self.profiles is not None else None
         if profile is not None:
             key = (model.backend, model.name, features.category)
@@ -66,10 +77,16 @@ class SpeedScorer(PerModelScorer):
                 return made[1]
         if model.parameters is None:
             return None
-        estimate = self.per_sqrt_billion * math.sqrt(model.parameters / B)
-        score = self.target / (self.target + estimate)
-        reason = f"{model.parameters / B:.1f}B: about {estimate:.0f} ms expected (not measured yet)"
-        return routerd.Contribution(score, self.weight * 0.5, reason, "efficiency")
+        key = (model.name, model.parameters)
+        found = self._estimated.get(key)
+        if found is None:
+            if len(self._estimated) >= self.CACHE_SIZE:
+                self._estimated.clear()
+            estimate = self.per_sqrt_billion * math.sqrt(model.parameters / B)
+            score = self.target / (self.target + estimate)
+            reason = f"{model.parameters / B:.1f}B: about {estimate:.0f} ms expected (not measured yet)"
+            found = self._estimated[key] = routerd.Contribution(score, self.weight * 0.5, reason, "efficiency")
+        return found
 
     def _from_profile(self, profile, category: str) -> routerd.Contribution | None:
         figures = profile.for_prompt(category)
