@@ -23,8 +23,11 @@ class LexicalQualityModel:
     """Predicted quality per model from the prompt's text alone.
 
     `alpha` is the ridge penalty (larger: closer to each model's mean); `n_features` the width of each hashed view.
-    The coefficients are kept as a dense float32 (features x models) matrix, so predicting costs one sparse-dense
-    product; memory is 2 * n_features * 4 bytes per model (2 MiB a model at the default).
+    A feature no training prompt has gets a coefficient of exactly 0 (the ridge solution is a combination of the
+    training rows), so only the others' are kept: `coef`, a dense float32 (seen features + 1) x models matrix
+    whose last row is zeros, and `rows`, each feature's row in it (the zero row when unseen). Predicting one prompt
+    gathers its features' rows and takes one product; memory is 4 bytes per seen feature and model, plus
+    4 bytes per feature for `rows`.
     """
 
     name = "lexical"
@@ -34,6 +37,7 @@ class LexicalQualityModel:
         self.vectorizer = PromptVectorizer(n_features=n_features)
         self.models: list[str] = []
         self.coef: np.ndarray | None = None
+        self.rows: np.ndarray | None = None
         self.intercept: np.ndarray | None = None
 
     def fit(
@@ -50,14 +54,17 @@ class LexicalQualityModel:
         scores = check_scores(prompts, scores, models)
         features = self.vectorizer.fit_transform(prompts, stop)
         self.models = list(models)
-        self.coef = np.zeros((features.shape[1], len(self.models)), dtype=np.float32)
+        seen = np.flatnonzero(np.diff(features.tocsc().indptr))  # the features some training prompt has
+        self.rows = np.full(features.shape[1], len(seen), dtype=np.int32)
+        self.rows[seen] = np.arange(len(seen), dtype=np.int32)
+        self.coef = np.zeros((len(seen) + 1, len(self.models)), dtype=np.float32)
         self.intercept = column_means(scores)
         for j in range(len(self.models)):
             known = ~np.isnan(scores[:, j])
             if known.any():
                 weight = None if weights is None else weights[known, j]
-                found = _ridge(features[known], scores[known, j], self.alpha, weight, stop=stop)
-                self.coef[:, j], self.intercept[j] = found
+                coef, self.intercept[j] = _ridge(features[known], scores[known, j], self.alpha, weight, stop=stop)
+                self.coef[:-1, j] = coef[seen]
         return self
 
     def predict(self, prompts: Sequence[str]) -> np.ndarray:
@@ -66,14 +73,18 @@ class LexicalQualityModel:
         if len(prompts) == 1:
             return self.predict_one(prompts[0])[None, :]
         features = self.vectorizer.transform(prompts)
-        return np.clip(features @ self.coef + self.intercept, 0.0, 1.0)
+        assert self.rows is not None
+        remapped = sparse.csr_matrix(
+            (features.data, self.rows[features.indices], features.indptr), shape=(features.shape[0], len(self.coef))
+        )  # unseen features all land on the zero row
+        return np.clip(remapped @ self.coef + self.intercept, 0.0, 1.0)
 
     def predict_one(self, prompt: str) -> np.ndarray:
         """One prompt's predicted quality per model: the request path (no sparse matrix, one gather)."""
-        if self.coef is None or self.intercept is None:
+        if self.coef is None or self.intercept is None or self.rows is None:
             raise RuntimeError("the model is not fitted")
         columns, values = self.vectorizer.vector(prompt)
-        return np.clip(values @ self.coef[columns] + self.intercept, 0.0, 1.0)
+        return np.clip(values @ self.coef[self.rows[columns]] + self.intercept, 0.0, 1.0)
 
 
 def _ridge(
