@@ -288,6 +288,26 @@ def test_neighbour_model_predicts_from_the_closest_prompts():
     assert predicted[0, 1] == pytest.approx(0.0) and predicted[1, 1] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("prior", [2.0, 0.0])
+@pytest.mark.parametrize("unknown", [False, True])
+def test_one_prompt_is_predicted_as_a_batch_would_predict_it(prior, unknown):
+    """The request path predicts one prompt at a time by a shorter way; it must give the batch's figures."""
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(3000, 16)).astype(np.float32)
+    scores = (rng.random((3000, 5)) < 0.6).astype(float)
+    if unknown:
+        scores[rng.random(scores.shape) < 0.3] = np.nan
+        scores[:, 4] = np.nan  # a model no prompt scored
+    model = NeighbourQualityModel(k=20, prior=prior).fit_vectors(vectors, scores, list("abcde"))
+    queries = rng.normal(size=(6, 16)).astype(np.float32)
+    batch, batch_support = model.predict_with_support(queries)
+    for i in range(len(queries)):
+        one, support = model.predict_with_support(queries[i : i + 1])
+        np.testing.assert_allclose(one[0], batch[i], atol=1e-6)
+        np.testing.assert_allclose(support[0], batch_support[i])
+    assert np.isnan(batch[:, 4]).all() == unknown
+
+
 def test_vector_index_switches_to_hnsw_when_large(monkeypatch):
     import routerd.learning.neighbours as neighbours
 
