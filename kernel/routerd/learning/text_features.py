@@ -29,7 +29,7 @@ from routerd.learning.quality import check_stop
 from routerd.learning.token_view import TokenHasher, clip, mix
 
 _SPACES = re.compile(r"\s+")
-MAX_CHARS_NGRAMS = 1200  # character n-grams of longer prompts come from their start and end
+MAX_CHARS_NGRAMS = 800  # character n-grams of longer prompts come from their start and end
 CHAR_NGRAMS = (2, 3, 4)  # contiguous, from 2
 _PRIME = np.uint32(0x01000193)
 

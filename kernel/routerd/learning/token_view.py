@@ -29,7 +29,7 @@ import numpy as np
 OPTION = re.compile(r"\n\(?[A-J][.)]\s?")
 _TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d+)*|[^\w\s]")
 _NUMBER_JOIN = re.compile(r"\d[.,]\d")
-MAX_CHARS = 1000  # tokens of longer prompts come from their start and end (more measured no better)
+MAX_CHARS = 800  # tokens of longer prompts come from their start and end (more measured no better)
 SHORT_PROMPT = 600  # up to this many characters, tokens are hashed one at a time (faster there, measured)
 WORDS_REMEMBERED = 200_000
 
