@@ -24,7 +24,7 @@ import re
 from routerd.schemas.catalog import PromptFeatures
 from routerd.schemas.openai import ChatRequest
 
-HEAD, TAIL = 3000, 1000  # the window of a long message
+HEAD, TAIL = 1500, 500  # the window of a long message
 EARLIER_TAIL = 2000  # the window of the conversation before it
 CAP = 5  # a signal counts at most this many times
 
