@@ -220,6 +220,17 @@ def test_lexical_model_learns_a_planted_signal():
     assert ((predicted >= 0) & (predicted <= 1)).all()
 
 
+def test_lexical_prediction_of_one_prompt_is_the_batch_prediction():
+    """The request path predicts one prompt from its own table (coefficients and IDF in one gather)."""
+    prompts, scores = _synthetic(300, seed=4)
+    model = LexicalQualityModel(n_features=2**14).fit(prompts, scores, ["strong", "weak"])
+    test_prompts, _ = _synthetic(40, seed=5)
+    test_prompts += ["words no training prompt has: zyzzyva quixotic", "", "x" * 5000]
+    batch = model.predict(test_prompts)
+    for prompt, expected in zip(test_prompts, batch, strict=True):
+        np.testing.assert_allclose(model.predict_one(prompt), expected, atol=1e-5)
+
+
 def test_lexical_model_with_unknown_scores_and_a_model_never_scored():
     prompts, scores = _synthetic(200, seed=3)
     scores = np.column_stack([scores, np.full(len(prompts), np.nan)])

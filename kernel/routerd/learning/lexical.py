@@ -38,6 +38,7 @@ class LexicalQualityModel:
         self.models: list[str] = []
         self.coef: np.ndarray | None = None
         self.rows: np.ndarray | None = None
+        self._rows_idf: np.ndarray | None = None
         self.intercept: np.ndarray | None = None
 
     def fit(
@@ -65,6 +66,12 @@ class LexicalQualityModel:
                 weight = None if weights is None else weights[known, j]
                 coef, self.intercept[j] = _ridge(features[known], scores[known, j], self.alpha, weight, stop=stop)
                 self.coef[:-1, j] = coef[seen]
+        # the request path's table: each row's coefficients, then its feature's IDF (the zero row: an unseen
+        # feature's, the same for all), so one gather fetches both
+        idf = self.vectorizer.idf
+        assert idf is not None
+        unseen_idf = np.float32(np.log(1 + len(prompts)) + 1)
+        self._rows_idf = np.concatenate([self.coef, np.append(idf[seen], unseen_idf)[:, None]], axis=1)
         return self
 
     def predict(self, prompts: Sequence[str]) -> np.ndarray:
@@ -81,10 +88,18 @@ class LexicalQualityModel:
 
     def predict_one(self, prompt: str) -> np.ndarray:
         """One prompt's predicted quality per model: the request path (no sparse matrix, one gather)."""
-        if self.coef is None or self.intercept is None or self.rows is None:
+        if self._rows_idf is None or self.intercept is None or self.rows is None:
             raise RuntimeError("the model is not fitted")
-        columns, values = self.vectorizer.vector(prompt)
-        return np.clip(values @ self.coef[self.rows[columns]] + self.intercept, 0.0, 1.0)
+        vectorizer = self.vectorizer
+        columns, counts = vectorizer._buckets(prompt)
+        table = self._rows_idf[self.rows[columns]]  # the prompt's features' coefficients and IDF, one gather
+        weights = table[:, -1] * (1 + np.log(counts, dtype=np.float32))
+        split = int(np.searchsorted(columns, vectorizer.n_features))  # tokens, then characters
+        for view in (weights[:split], weights[split:]):  # each view L2-normalised, as `vectorizer.vector` does
+            norm = float(np.sqrt(view @ view))
+            if norm > 0:
+                view /= norm
+        return np.clip(weights @ table[:, :-1] + self.intercept, 0.0, 1.0)
 
 
 def _ridge(
