@@ -131,3 +131,25 @@ def test_the_index_keeps_a_newer_profile_put_while_it_was_reloading():
     assert found.get(LARGE) is not None  # profiles are history: a reload never forgets a model
     found.put(profile(SMALL, coding=figures("coding", 0.1)))  # older than what is known: ignored
     assert found.get(SMALL).categories["coding"].quality == 0.4
+
+
+def test_whole_opinions_are_reused_only_while_the_profiles_and_candidates_stay_the_same():
+    profiles = index()
+    scorer = ProfilesScorer(profiles, weight=1.0)
+    first = scores(scorer, "coding")
+    assert scores(scorer, "coding") is first  # the same prompt kind, profiles and candidates: the same opinion
+    assert scores(scorer, "general") is not first
+    profiles.put(
+        RuntimeProfile(
+            backend=SMALL.backend,
+            model=SMALL.name,
+            suite_version="2027.01+def",
+            profiled_at=WHEN + dt.timedelta(days=1),
+            categories={"coding": figures("coding", 0.75)},
+        )
+    )
+    assert scores(scorer, "coding")["small-1b"].score == 0.75  # a new profile: a new opinion
+    renamed = ModelInfo(name="small-1b", backend="ollama", parameters=2_000_000_000)  # the catalog's new entry
+    again = scores(scorer, "coding", models=(renamed, LARGE))
+    assert again is not first and set(again) == {"small-1b", "large-70b"}
+    assert scores(scorer, "coding", models=(LARGE,)).keys() == {"large-70b"}

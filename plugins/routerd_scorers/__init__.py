@@ -9,8 +9,15 @@
 """
 
 from collections.abc import Mapping, Sequence
+from operator import is_
+from types import MappingProxyType
 
 import routerd
+
+
+def _same(known: tuple, candidates: Sequence) -> bool:
+    """The same objects in the same order."""
+    return len(known) == len(candidates) and all(map(is_, known, candidates))
 
 
 class PerModelScorer:
@@ -18,10 +25,19 @@ class PerModelScorer:
     ``contribution(features, model)``, returning a `routerd.Contribution` or None (no opinion), and may define
     ``cache_key(features, model)``: what that contribution depends on, so it is made once per key (None: made
     every time). Scorers run on every request; most of them have the same opinion of a model request after
-    request."""
+    request.
+
+    A subclass may also define ``opinion_key(features)``: what its whole opinion depends on besides the candidates
+    and ``state()`` (a value that changes whenever its opinions may, compared with ==). Then a request with the
+    same key and state, over the same candidates (the same `ModelInfo` objects, which are immutable: the catalog
+    puts new ones when a model changes), gets the opinion made for the last such request: one lookup instead of
+    one per candidate.
+    """
 
     CACHE_SIZE = 10_000
+    OPINIONS = 256  # whole opinions kept, by opinion_key
     _contributions: dict | None = None  # cache_key -> contribution, made on first use (no __init__ needed)
+    _opinions: dict | None = None  # opinion_key -> (state, candidates, opinion)
 
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         raise NotImplementedError
@@ -29,9 +45,34 @@ class PerModelScorer:
     def cache_key(self, features: routerd.PromptFeatures, model: routerd.ModelInfo):
         return None
 
+    def opinion_key(self, features: routerd.PromptFeatures):
+        return None
+
+    def state(self):
+        return None
+
     async def score(
         self, features: routerd.PromptFeatures, candidates: Sequence[routerd.ModelInfo]
     ) -> Mapping[str, routerd.Contribution]:
+        key = self.opinion_key(features)
+        if key is None:
+            return self._each(features, candidates)
+        opinions = self._opinions
+        if opinions is None:
+            opinions = self._opinions = {}
+        state = self.state()
+        made = opinions.get(key)
+        if made is not None and made[0] == state and _same(made[1], candidates):
+            return made[2]
+        if len(opinions) >= self.OPINIONS:
+            opinions.clear()
+        found = MappingProxyType(self._each(features, candidates))  # shared by requests: read-only
+        opinions[key] = (state, tuple(candidates), found)
+        return found
+
+    def _each(
+        self, features: routerd.PromptFeatures, candidates: Sequence[routerd.ModelInfo]
+    ) -> dict[str, routerd.Contribution]:
         cache = self._contributions
         if cache is None:
             cache = self._contributions = {}

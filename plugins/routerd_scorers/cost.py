@@ -33,6 +33,9 @@ class CostScorer(PerModelScorer):
     def cache_key(self, features: routerd.PromptFeatures, model: routerd.ModelInfo):
         return model.name, model.backend
 
+    def opinion_key(self, features: routerd.PromptFeatures):
+        return "every prompt"  # prices are per model: every prompt gets the same opinion
+
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         price = self.settings.prices.get(model.name)
         if price is None:

@@ -45,6 +45,12 @@ class ProfilesScorer(PerModelScorer):
         # so each request's work is a lookup, not arithmetic and string formatting per candidate.
         self._made: dict[tuple[str, str, str], tuple[object, routerd.Contribution | None]] = {}
 
+    def opinion_key(self, features: routerd.PromptFeatures):
+        return features.category
+
+    def state(self):
+        return self.profiles.version
+
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         profile = self.profiles.get(model)
         if profile is None:

@@ -46,6 +46,9 @@ class SizeFitScorer(PerModelScorer):
     def cache_key(self, features: routerd.PromptFeatures, model: routerd.ModelInfo):
         return features.category, features.difficulty, model.parameters
 
+    def opinion_key(self, features: routerd.PromptFeatures):
+        return features.category, features.difficulty
+
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution:
         parameters = model.parameters
         need = minimum_parameters(features.category, features.difficulty)

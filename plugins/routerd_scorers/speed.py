@@ -44,6 +44,7 @@ class SpeedScorer(PerModelScorer):
         # (backend, model, category) -> (the profile it was made from, its contribution), as in `profiles`
         self._profiled: dict[tuple[str, str, str], tuple[object, routerd.Contribution | None]] = {}
         self.latency: dict[str, float] = {}  # model -> moving average of total latency (ms)
+        self.measurements = 0  # latencies learnt: the state its opinions depend on, with the profiles'
         # contributions made on every request otherwise: model -> (the latency it was made from, it);
         # (model, parameters) -> the size estimate's
         self._measured: dict[str, tuple[float, routerd.Contribution]] = {}
@@ -54,6 +55,13 @@ class SpeedScorer(PerModelScorer):
             previous = self.latency.get(outcome.model)
             value = outcome.latency_ms if previous is None else 0.8 * previous + 0.2 * outcome.latency_ms
             self.latency[outcome.model] = value
+            self.measurements += 1
+
+    def opinion_key(self, features: routerd.PromptFeatures):
+        return features.category
+
+    def state(self):
+        return self.measurements, self.profiles.version if self.profiles is not None else None
 
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
         measured = self.latency.get(model.name)

@@ -108,6 +108,7 @@ class ProfileIndex:
     def __init__(self) -> None:
         self._latest: dict[tuple[str, str], RuntimeProfile] = {}
         self.loaded_at: dt.datetime | None = None
+        self.version = 0  # grows with every change: what scorers compare to know their opinions still hold
 
     def get(self, model: ModelInfo) -> RuntimeProfile | None:
         """The latest profile of `model` (as a backend lists it), or None when it has none."""
@@ -132,6 +133,7 @@ class ProfileIndex:
                 latest[key] = known
         self._latest = latest
         self.loaded_at = dt.datetime.now(dt.UTC)
+        self.version += 1
 
     def put(self, profile: RuntimeProfile) -> None:
         """One model's new profile, unless a newer one is already known."""
@@ -139,3 +141,4 @@ class ProfileIndex:
         known = self._latest.get(key)
         if known is None or known.profiled_at <= profile.profiled_at:
             self._latest = {**self._latest, key: profile}
+            self.version += 1
