@@ -37,9 +37,9 @@ run: $(STAMP)
 	$(BIN)/routerd serve
 
 ## test: the kernel's tests (SQLite and PostgreSQL), then the plugin template's own tests
-## (TEST_EXTRAS=embeddings: installs that extra first, so its tests run instead of skipping)
+## (TEST_EXTRAS=embeddings: installs that extra first, and its tests fail rather than skip without it)
 test: $(STAMP) $(EXTRA_STAMPS)
-	$(BIN)/python -m pytest tests
+	ROUTERD_TEST_EXTRAS='$(TEST_EXTRAS)' $(BIN)/python -m pytest tests
 	cd plugin-template && ../$(BIN)/python -m pytest tests
 
 lint: $(STAMP)
