@@ -1,11 +1,16 @@
 # routerd: every target works on a fresh machine with Python 3.11+, pip and make.
 # The first target that needs it creates .venv and installs the project into it; later runs
 # reinstall only when pyproject.toml (or the template's) changes.
+# `make test TEST_EXTRAS=embeddings` (what CI runs) also installs the optional extra `embeddings`
+# and runs the tests that need it; they are skipped without it.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.routerd-installed
+# Optional extras `make test` installs first, separated by spaces: `embeddings`.
+TEST_EXTRAS ?=
+EXTRA_STAMPS := $(foreach extra,$(TEST_EXTRAS),$(VENV)/.routerd-$(extra))
 
 .PHONY: venv run test lint format docs bench clean
 
@@ -19,13 +24,22 @@ $(STAMP): pyproject.toml plugin-template/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e 'plugin-template[test]'
 	touch $(STAMP)
 
+# torch first, exactly 2.13.0: the CI machines keep that release's CPU wheel on disk (pip's
+# find-links). Left to the extra's range, pip would take the newest torch from PyPI: on Linux the
+# CUDA build, gigabytes.
+$(VENV)/.routerd-embeddings: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
+	$(BIN)/python -m pip install --quiet -e '.[embeddings]'
+	touch $@
+
 ## run: start the gateway on http://127.0.0.1:8080 (settings: ROUTERD_CONFIG, ROUTER_* variables)
 run: $(STAMP)
 	$(BIN)/routerd serve
 
 ## test: the kernel's tests (SQLite and PostgreSQL), then the plugin template's own tests
-test: $(STAMP)
-	$(BIN)/python -m pytest tests
+## (TEST_EXTRAS=embeddings: installs that extra first, and its tests fail rather than skip without it)
+test: $(STAMP) $(EXTRA_STAMPS)
+	ROUTERD_TEST_EXTRAS='$(TEST_EXTRAS)' $(BIN)/python -m pytest tests
 	cd plugin-template && ../$(BIN)/python -m pytest tests
 
 lint: $(STAMP)

