@@ -16,11 +16,26 @@ EXTRA_STAMPS := $(foreach extra,$(TEST_EXTRAS),$(VENV)/.routerd-$(extra))
 
 venv: $(STAMP)
 
+# llama-cpp-python (the extra `local`) compiles llama.cpp. Its default, a native build, uses every
+# instruction set the CPU reports, AMX included, and crashes at the first token on virtual machines
+# whose kernel does not enable AMX; this builds for AVX2, which every x86-64 machine of the last
+# decade has (the options are ignored elsewhere). scripts/check_llama_cpp.py runs the bundled model
+# once: when the installed build crashes (a wheel pip cached from a native build, say), it is
+# dropped from pip's cache and rebuilt with these options, once.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+export CMAKE_ARGS ?= $(LLAMA_CMAKE_ARGS)
+
 $(STAMP): pyproject.toml plugin-template/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "routerd needs Python 3.11 or newer")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
+	$(BIN)/python scripts/check_llama_cpp.py || { \
+	  echo "llama-cpp-python does not run here: rebuilding it (CMAKE_ARGS=$$CMAKE_ARGS)"; \
+	  $(BIN)/python -m pip cache remove llama_cpp_python >/dev/null 2>&1 || true; \
+	  $(BIN)/python -m pip install --quiet --force-reinstall --no-deps \
+	    "llama-cpp-python==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')" && \
+	  $(BIN)/python scripts/check_llama_cpp.py; }
 	$(BIN)/python -m pip install --quiet -e 'plugin-template[test]'
 	touch $(STAMP)
 
