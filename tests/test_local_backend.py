@@ -102,3 +102,38 @@ def test_the_pinned_model_is_never_unloaded(tmp_path, second_model):
         client.chat.completions.create(model="gemma-3-270m", messages=QUESTION, max_tokens=3)
         client.chat.completions.create(model="tiny-270m-copy", messages=QUESTION, max_tokens=3)
         assert sorted(backend.servers) == ["gemma-3-270m", "tiny-270m-copy"]
+
+
+def test_a_server_still_starting_when_its_request_is_cancelled_is_stopped(tmp_path, gemma_path, monkeypatch):
+    """A start cancelled half-way (the gateway closing while a request or the watchdog starts a model) leaves
+    no llama.cpp process behind."""
+    import asyncio
+
+    app = local_app(tmp_path)
+    backend = app.state.gateway.plugins.registry.backends["local"]
+    spawned = []
+    original = asyncio.create_subprocess_exec
+    started: asyncio.Event | None = None
+
+    async def recording(*args, **kwargs):
+        process = await original(*args, **kwargs)
+        spawned.append(process)
+        started.set()
+        return process
+
+    async def cancel_while_starting() -> None:
+        nonlocal started
+        started = asyncio.Event()
+        starting = asyncio.create_task(backend._ensure("gemma-3-270m"))
+        await started.wait()
+        await asyncio.sleep(0.3)  # the process runs; the model is not loaded yet
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)  # records the process, changes nothing
+    asyncio.run(cancel_while_starting())
+    assert backend.servers == {}
+    assert spawned[0].returncode is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(spawned[0].pid, 0)

@@ -170,21 +170,27 @@ class LocalBackend:
         log.info("starting local model %s (pid %s, port %s)", file.name, process.pid, port)
         started = time.monotonic()
         deadline = started + self.settings.startup_timeout
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                await client.close()
-                raise BackendUnavailable(
-                    f"local model {file.name} failed to start (exit {process.returncode}); see {self.log_dir}"
-                )
-            try:
-                async with client.session.get("models", timeout=aiohttp.ClientTimeout(total=2)) as response:
-                    if response.status == 200:
-                        server.last_used = time.monotonic()
-                        log.info("local model %s ready in %.1f s", file.name, time.monotonic() - started)
-                        return server
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            await asyncio.sleep(0.2)
+        try:
+            while time.monotonic() < deadline:
+                if process.returncode is not None:
+                    await client.close()
+                    raise BackendUnavailable(
+                        f"local model {file.name} failed to start (exit {process.returncode}); see {self.log_dir}"
+                    )
+                try:
+                    async with client.session.get("models", timeout=aiohttp.ClientTimeout(total=2)) as response:
+                        if response.status == 200:
+                            server.last_used = time.monotonic()
+                            log.info("local model %s ready in %.1f s", file.name, time.monotonic() - started)
+                            return server
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                await asyncio.sleep(0.2)
+        except asyncio.CancelledError:
+            # the gateway closing (or a request given up) while the server starts: it is not in `servers` yet,
+            # so nothing else would ever stop it
+            await asyncio.shield(self._stop(server))
+            raise
         await self._stop(server)
         raise BackendUnavailable(f"local model {file.name} did not start within {self.settings.startup_timeout:g} s")
 
