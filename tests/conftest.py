@@ -139,6 +139,8 @@ def llama_server(gemma_path, tmp_path_factory) -> Iterator[str]:
         "true",
         "--verbose",
         "false",
+        "--interrupt_requests",
+        "false",
     ]
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

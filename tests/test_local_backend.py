@@ -137,3 +137,31 @@ def test_a_server_still_starting_when_its_request_is_cancelled_is_stopped(tmp_pa
     assert spawned[0].returncode is not None
     with pytest.raises(ProcessLookupError):
         os.kill(spawned[0].pid, 0)
+
+
+def test_two_streams_at_once_both_finish(tmp_path, gemma_path):
+    """llama_cpp.server cuts a running stream short when another request comes, unless told not to: two
+    clients streaming at once (or a profiling run beside a user) each get a whole answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = local_app(tmp_path)
+    with running_gateway(app) as base:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
+        client.chat.completions.create(model="routerd", messages=QUESTION, max_tokens=1)  # started
+
+        def stream(text: str) -> tuple[str, list[str]]:
+            content, finishes = [], []
+            for chunk in client.chat.completions.create(
+                model="routerd", messages=[{"role": "user", "content": text}], max_tokens=12, stream=True
+            ):
+                for choice in chunk.choices:
+                    content.append(choice.delta.content or "")
+                    if choice.finish_reason:
+                        finishes.append(choice.finish_reason)
+            return "".join(content), finishes
+
+        with ThreadPoolExecutor(2) as pool:
+            found = list(pool.map(stream, ["Tell me a story about a cat.", "Tell me a story about a dog."]))
+    for text, finishes in found:
+        assert finishes == ["length"], (text, finishes)
+        assert len(text.replace("\n\nModel: gemma-3-270m", "")) > 0

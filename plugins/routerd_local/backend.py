@@ -111,6 +111,9 @@ class LocalBackend:
             "--n_ctx", str(self.settings.context_size),
             "--embedding", "true",
             "--verbose", "false",
+            # llama_cpp.server cuts a running stream short (no finish_reason, then [DONE]) when another
+            # request arrives, by default; the gateway sends it requests at once (a profiling run, users)
+            "--interrupt_requests", "false",
         ]  # fmt: skip
         if file.chat_format:
             command += ["--chat_format", file.chat_format]
