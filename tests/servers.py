@@ -131,6 +131,9 @@ def replay_app(state: ReplayState) -> web.Application:
                 if behaviour == "die" and i == 1:
                     request.transport.close()  # the upstream dies mid-stream
                     return response
+                if behaviour == "cut" and i == 1:  # as llama_cpp.server ends an interrupted stream
+                    await response.write(b"data: [DONE]\n\n")
+                    return response
                 if behaviour == "slow":
                     await asyncio.sleep(0.5)
                 if behaviour == "stall" and i == 1:

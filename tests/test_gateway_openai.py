@@ -292,6 +292,27 @@ def test_upstream_dying_mid_stream_ends_with_an_error_event(tmp_path, big, small
     assert small.requests == []  # bytes were sent: never a fallback after that
 
 
+def test_a_stream_the_upstream_ends_without_a_finish_reason_ends_with_an_error_event(tmp_path, big, small):
+    """[DONE] with no finish_reason before it (llama_cpp.server's interrupted stream) is an answer cut short:
+    the client gets what came, then an error event, never a clean end."""
+    big.behaviour["replay-70b"] = "cut"
+    with gateway(tmp_path, big, small) as (base, client):
+        received = []
+        with pytest.raises(openai.APIError) as caught:
+            for chunk in client.chat.completions.create(
+                model="routerd", messages=[{"role": "user", "content": HARD}], stream=True
+            ):
+                received.append(chunk)
+        raw = httpx.post(
+            f"{base}/v1/chat/completions", json={"messages": [{"role": "user", "content": HARD}], "stream": True}
+        ).text
+    assert "".join(c.choices[0].delta.content or "" for c in received if c.choices).startswith("Hello")
+    assert all(c.choices[0].finish_reason is None for c in received if c.choices)
+    assert "ended the stream before the answer finished" in caught.value.message
+    assert '"code":"stream_incomplete"' in raw and "[DONE]" not in raw and "Model: " not in raw
+    assert small.requests == []
+
+
 def test_client_disconnect_closes_the_upstream_request_within_a_second(tmp_path, big):
     big.behaviour["replay-70b"] = "slow"
     with gateway(tmp_path, big) as (base, _):

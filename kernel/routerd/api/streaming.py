@@ -19,7 +19,7 @@ import msgspec
 from litestar.types import Receive, Send
 
 from routerd.dispatch import StreamStart
-from routerd.errors import GatewayError
+from routerd.errors import BackendError, GatewayError
 from routerd.schemas.openai import (
     ChatCompletionChunk,
     ChatRequest,
@@ -85,6 +85,16 @@ async def relay_events(
                 elif not (single and chunk.choices and _empty(chunk.choices[0])):
                     yield sse(chunk)
             chunk = await anext(relayed, None)
+        if single and finish is None:
+            # [DONE] with no finish_reason before it: the backend cut the answer short (llama_cpp.server does
+            # when another request interrupts it). The client gets what came, then says so, not a clean end.
+            held = hold.finish()
+            if held:
+                yield sse(ChatCompletionChunk(last.id, last.created, model, [ChunkChoice(0, Delta(content=held))]))
+            raise BackendError(
+                f"backend {start.entry.info.backend} ended the stream before the answer finished",
+                code="stream_incomplete",
+            )
         # The end goes out as one event batch: the held-back text and signature, the finish, usage, [DONE].
         end: list[bytes] = []
         tail = hold.finish() if single else ""
