@@ -25,9 +25,9 @@ class LexicalQualityModel:
     `alpha` is the ridge penalty (larger: closer to each model's mean); `n_features` the width of each hashed view.
     A feature no training prompt has gets a coefficient of exactly 0 (the ridge solution is a combination of the
     training rows), so only the others' are kept: `coef`, a dense float32 (seen features + 1) x models matrix
-    whose last row is zeros, and `rows`, each feature's row in it (the zero row when unseen). Predicting one prompt
-    gathers its features' rows and takes one product; memory is 4 bytes per seen feature and model, plus
-    4 bytes per feature for `rows`.
+    whose last row is zeros, stored beside each feature's IDF in one table, and `rows`, each feature's row in it
+    (the zero row when unseen). Predicting one prompt gathers its features' rows and takes one product; memory is
+    4 bytes per seen feature and model (plus one for the IDF), and 4 bytes per feature for `rows`.
     """
 
     name = "lexical"
@@ -36,9 +36,8 @@ class LexicalQualityModel:
         self.alpha = alpha
         self.vectorizer = PromptVectorizer(n_features=n_features)
         self.models: list[str] = []
-        self.coef: np.ndarray | None = None
         self.rows: np.ndarray | None = None
-        self._rows_idf: np.ndarray | None = None
+        self._table: np.ndarray | None = None  # (seen features + 1) x (models + 1): coefficients, then IDF
         self.intercept: np.ndarray | None = None
 
     def fit(
@@ -58,21 +57,26 @@ class LexicalQualityModel:
         seen = np.flatnonzero(np.diff(features.tocsc().indptr))  # the features some training prompt has
         self.rows = np.full(features.shape[1], len(seen), dtype=np.int32)
         self.rows[seen] = np.arange(len(seen), dtype=np.int32)
-        self.coef = np.zeros((len(seen) + 1, len(self.models)), dtype=np.float32)
+        # one table for both: each row's coefficients, then its feature's IDF (the zero row: an unseen feature's,
+        # the same for all), so the request path fetches both in one gather
+        idf = self.vectorizer.idf
+        assert idf is not None
+        self._table = np.zeros((len(seen) + 1, len(self.models) + 1), dtype=np.float32)
+        self._table[:-1, -1] = idf[seen]
+        self._table[-1, -1] = np.log(1 + len(prompts)) + 1
         self.intercept = column_means(scores)
         for j in range(len(self.models)):
             known = ~np.isnan(scores[:, j])
             if known.any():
                 weight = None if weights is None else weights[known, j]
                 coef, self.intercept[j] = _ridge(features[known], scores[known, j], self.alpha, weight, stop=stop)
-                self.coef[:-1, j] = coef[seen]
-        # the request path's table: each row's coefficients, then its feature's IDF (the zero row: an unseen
-        # feature's, the same for all), so one gather fetches both
-        idf = self.vectorizer.idf
-        assert idf is not None
-        unseen_idf = np.float32(np.log(1 + len(prompts)) + 1)
-        self._rows_idf = np.concatenate([self.coef, np.append(idf[seen], unseen_idf)[:, None]], axis=1)
+                self._table[:-1, j] = coef[seen]
         return self
+
+    @property
+    def coef(self) -> np.ndarray | None:
+        """The coefficients, one row per seen feature and a last row of zeros for every unseen one."""
+        return None if self._table is None else self._table[:, :-1]
 
     def predict(self, prompts: Sequence[str]) -> np.ndarray:
         if self.coef is None or self.intercept is None:
@@ -88,17 +92,11 @@ class LexicalQualityModel:
 
     def predict_one(self, prompt: str) -> np.ndarray:
         """One prompt's predicted quality per model: the request path (no sparse matrix, one gather)."""
-        if self._rows_idf is None or self.intercept is None or self.rows is None:
+        if self._table is None or self.intercept is None or self.rows is None:
             raise RuntimeError("the model is not fitted")
-        vectorizer = self.vectorizer
-        columns, counts = vectorizer._buckets(prompt)
-        table = self._rows_idf[self.rows[columns]]  # the prompt's features' coefficients and IDF, one gather
-        weights = table[:, -1] * (1 + np.log(counts, dtype=np.float32))
-        split = int(np.searchsorted(columns, vectorizer.n_features))  # tokens, then characters
-        for view in (weights[:split], weights[split:]):  # each view L2-normalised, as `vectorizer.vector` does
-            norm = float(np.sqrt(view @ view))
-            if norm > 0:
-                view /= norm
+        columns, counts = self.vectorizer._buckets(prompt)
+        table = self._table[self.rows[columns]]  # the prompt's features' coefficients and IDF, one gather
+        weights = self.vectorizer.tf_idf(columns, counts, table[:, -1])
         return np.clip(weights @ table[:, :-1] + self.intercept, 0.0, 1.0)
 
 

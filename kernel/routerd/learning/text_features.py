@@ -103,14 +103,18 @@ class PromptVectorizer:
         if self.idf is None:
             raise RuntimeError("the vectorizer is not fitted")
         columns, counts = buckets
-        weights = self.idf[columns]
-        weights *= 1 + np.log(counts, dtype=np.float32)
+        return columns, self.tf_idf(columns, counts, self.idf[columns])
+
+    def tf_idf(self, columns: np.ndarray, counts: np.ndarray, idf: np.ndarray) -> np.ndarray:
+        """The weights of (sorted, unique) `columns` seen `counts` times whose IDFs are `idf` (a fresh array: it
+        is scaled in place), each view L2-normalised on its own."""
+        weights = idf * (1 + np.log(counts, dtype=np.float32))
         split = int(np.searchsorted(columns, self.n_features))  # columns are sorted: tokens, then characters
         for view in (weights[:split], weights[split:]):
             norm = float(np.sqrt(view @ view))
             if norm > 0:
                 view /= norm
-        return columns, weights
+        return weights
 
     def _matrix(self, counts: list[tuple[np.ndarray, np.ndarray]]) -> sparse.csr_matrix:
         rows = [self._weights(views) for views in counts]
