@@ -1,6 +1,6 @@
 """Latency of a learned routing decision over 50 candidate models, through the real plugin path.
 
-    .venv/bin/python bench/routing_latency.py [--models 50] [--index 100000] [--requests 2000] [--rounds 3]
+    .venv/bin/python bench/routing_latency.py [--models 50] [--index 100000] [--requests 2000] [--rounds 3] [--stages]
 
 An in-process gateway (bench/routing_gateway.py) with every default scorer plus `learned` and `benchmarks`, 50
 fake models of spread sizes, benchmark figures for each. The learned scorer is given a lexical model fitted on
@@ -15,6 +15,11 @@ embedding call is excluded, and reported on its own line. Lines, each p50 and p9
 - embedding one prompt, on its own: all-MiniLM-L6-v2 (with the extra ``embeddings``), and the gateway's
   embedder (``routing.embed_model``) against the in-process fake backend, i.e. the dispatcher path alone.
 
+`--stages` also prints where a decision with neighbours spends its time: the steps of ``Router.decide`` taken one
+by one with the same functions (prompt features, candidates, each scorer's ``score()``, the combination), and
+inside the learned scorer its lexical prediction and its neighbour search, each timed in place, i.e. with the
+caches as the rest of the decision leaves them.
+
 Target (issue 4, item 8): a decision under 1 ms at p99, the embedding excluded. The machine is shared and noisy:
 the load average is printed with the figures.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import time
@@ -34,7 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import routing_gateway as rg
 
+from routerd.routing import Needs
 from routerd.routing.features import extract_features
+from routerd.routing.scoring import combine
 
 TARGET_P99_MS = 1.0
 
@@ -90,6 +98,7 @@ async def main_async(args) -> int:
         rows.append(("Router.decide, learned lexical", lexical_decision[:2]))
         neighbour_decision = await rg.timed(gateway.router, chats, args.rounds)
         rows.append((f"Router.decide, learned lexical + neighbours ({args.index:,})", neighbour_decision[:2]))
+        stage_rows = await _stages(gateway.router, learned, chats) if args.stages else []
         explained = learned.trained is not None and (await learned.score(features[0], infos))
         reason = next(iter(explained.values())).reason if explained else "-"
 
@@ -125,8 +134,65 @@ async def main_async(args) -> int:
             print(f"{label:<58} {value}")
         else:
             print(f"{label:<58} {value[0]:>8.0f} {value[1]:>8.0f}  (on its own; not in the decision)")
+    if stage_rows:
+        print("\nwhere a decision with neighbours spends its time, in place (microseconds; p50s do not add up)")
+        for label, (p50, p99) in stage_rows:
+            print(f"  {label:<56} {p50:>8.0f} {p99:>8.0f}")
     print(f"\na learned reason: {reason}")
     return 0 if ok else 1
+
+
+async def _stages(router, learned, chats) -> list[tuple[str, tuple[float, float]]]:
+    """`Router.decide`'s steps one at a time, as it takes them (pinning and the audit record left out), and the
+    learned scorer's two predictions timed where it makes them; two passes, the second reported."""
+    trained = learned.trained
+    lexical, neighbours = trained.lexical, trained.neighbours
+    times: dict[str, list[float]] = {}
+
+    def timing(label, function):
+        def timed(*args):
+            started = time.perf_counter()
+            try:
+                return function(*args)
+            finally:
+                times.setdefault(label, []).append(time.perf_counter() - started)
+
+        return timed
+
+    lexical.predict_one = timing("learned: lexical prediction", lexical.predict_one)
+    neighbours.predict_with_support = timing("learned: neighbour search and means", neighbours.predict_with_support)
+    gc.disable()
+    try:
+        for _ in range(2):
+            times.clear()
+            for chat in chats:
+                begun = started = time.perf_counter()
+                features = extract_features(chat)
+                times.setdefault("prompt features", []).append(time.perf_counter() - started)
+                started = time.perf_counter()
+                needs = Needs(
+                    vision=features.needs_vision, tools=features.needs_tools, prompt_tokens=features.prompt_tokens
+                )
+                fit, _ = router.candidates(needs)
+                infos = [e.info for e in fit]
+                times.setdefault("candidates", []).append(time.perf_counter() - started)
+                opinions = {}
+                for name, scorer in router.scorers.items():
+                    started = time.perf_counter()
+                    opinions[name] = await scorer.score(features, infos)
+                    times.setdefault(f"scorer {name}", []).append(time.perf_counter() - started)
+                started = time.perf_counter()
+                combine(fit, opinions, 0.5)
+                times.setdefault("combination", []).append(time.perf_counter() - started)
+                times.setdefault("all of the above", []).append(time.perf_counter() - begun)
+    finally:
+        gc.enable()
+        del lexical.predict_one, neighbours.predict_with_support  # the class's methods again
+    rows = []
+    for label, samples in times.items():
+        values = np.array(samples) * 1e6
+        rows.append((label, (float(np.percentile(values, 50)), float(np.percentile(values, 99)))))
+    return rows
 
 
 async def _embedded(embedder, texts: list[str]) -> tuple[float, float]:
@@ -145,6 +211,7 @@ def main() -> int:
     parser.add_argument("--index", type=int, default=100_000, help="entries in the neighbour index")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stages", action="store_true", help="also print where a decision spends its time")
     return asyncio.run(main_async(parser.parse_args()))
 
 
