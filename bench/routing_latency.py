@@ -15,6 +15,10 @@ embedding call is excluded, and reported on its own line. Lines, each p50 and p9
 - embedding one prompt, on its own: all-MiniLM-L6-v2 (with the extra ``embeddings``), and the gateway's
   embedder (``routing.embed_model``) against the in-process fake backend, i.e. the dispatcher path alone.
 
+Then the neighbour search alone, one prompt at a time, at smaller index sizes (`--search-sizes`): the index the
+neighbour model builds for that many entries (exact up to `EXACT_SEARCH_LIMIT`, HNSW above) beside an exact
+search over the same vectors, which is what it built up to 20,000 entries before 2026-12-01.
+
 `--stages` also prints where a decision with neighbours spends its time: the steps of ``Router.decide`` taken one
 by one with the same functions (prompt features, candidates, each scorer's ``score()``, the combination), and
 inside the learned scorer its lexical prediction and its neighbour search, each timed in place, i.e. with the
@@ -98,6 +102,7 @@ async def main_async(args) -> int:
         rows.append(("Router.decide, learned lexical", lexical_decision[:2]))
         neighbour_decision = await rg.timed(gateway.router, chats, args.rounds)
         rows.append((f"Router.decide, learned lexical + neighbours ({args.index:,})", neighbour_decision[:2]))
+        search_rows = _searches(args.search_sizes)
         stage_rows = await _stages(gateway.router, learned, chats) if args.stages else []
         explained = learned.trained is not None and (await learned.score(features[0], infos))
         reason = next(iter(explained.values())).reason if explained else "-"
@@ -134,12 +139,55 @@ async def main_async(args) -> int:
             print(f"{label:<58} {value}")
         else:
             print(f"{label:<58} {value[0]:>8.0f} {value[1]:>8.0f}  (on its own; not in the decision)")
+    if search_rows:
+        print(f"\nthe neighbour search alone, one prompt, k=100 ({rg.DIMENSION} dimensions), microseconds")
+    for label, (p50, p99) in search_rows:
+        print(f"  {label:<56} {p50:>8.0f} {p99:>8.0f}")
     if stage_rows:
         print("\nwhere a decision with neighbours spends its time, in place (microseconds; p50s do not add up)")
         for label, (p50, p99) in stage_rows:
             print(f"  {label:<56} {p50:>8.0f} {p99:>8.0f}")
     print(f"\na learned reason: {reason}")
     return 0 if ok else 1
+
+
+def _searches(sizes: list[int], queries: int = 1000) -> list[tuple[str, tuple[float, float]]]:
+    """p50 and p99 of one-prompt searches: the neighbour model's own index for each size, and an exact one."""
+    import faiss
+
+    from routerd.learning.neighbours import VectorIndex, normalise
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(256, rg.DIMENSION)).astype(np.float32)
+
+    def clustered(n: int) -> np.ndarray:
+        return normalise(centres[rng.integers(0, 256, n)] + 0.5 * rng.normal(size=(n, rg.DIMENSION)))
+
+    asked = clustered(queries)
+    rows = []
+    for size in sizes:
+        vectors = clustered(size)
+        own = VectorIndex(vectors)
+        exact = faiss.IndexFlatIP(rg.DIMENSION)
+        exact.add(vectors)
+        kinds = [(type(own.index).__name__, own.search)]
+        if not isinstance(own.index, faiss.IndexFlatIP):
+            kinds.append(("IndexFlatIP, for comparison", exact.search))
+        for kind, search in kinds:
+            samples = []
+            gc.disable()
+            try:
+                for i in range(queries):
+                    started = time.perf_counter()
+                    search(asked[i : i + 1], 100)
+                    samples.append(time.perf_counter() - started)
+            finally:
+                gc.enable()
+            values = np.array(samples) * 1e6
+            rows.append(
+                (f"{size:,} entries, {kind}", (float(np.percentile(values, 50)), float(np.percentile(values, 99))))
+            )
+    return rows
 
 
 async def _stages(router, learned, chats) -> list[tuple[str, tuple[float, float]]]:
@@ -211,6 +259,12 @@ def main() -> int:
     parser.add_argument("--index", type=int, default=100_000, help="entries in the neighbour index")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--search-sizes",
+        type=lambda text: [int(n) for n in text.split(",") if n],
+        default=[2_000, 5_000, 10_000, 20_000],
+        help="index sizes at which to time the neighbour search alone (comma-separated; empty: none)",
+    )
     parser.add_argument("--stages", action="store_true", help="also print where a decision spends its time")
     return asyncio.run(main_async(parser.parse_args()))
 

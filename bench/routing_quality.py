@@ -4,7 +4,7 @@
 
 Trains each scorer (lexical; neighbours and combined over all-MiniLM-L6-v2, which need the extra ``embeddings``) on
 the same 80% and prints APGR, CPT(50%) and CPT(80%) on the other 20%, beside random mixing and the oracle, then
-checks the targets of issue 5 (item 8) for the default scorer: APGR >= 0.70 and CPT(50%) <= 25%. Exit status 0
+checks the targets of issue 4 (item 8) for the default scorer: APGR >= 0.70 and CPT(50%) <= 25%. Exit status 0
 when they are met.
 
 Embedding the 15,344 prompts takes 10 to 25 minutes on two shared cores, once: `--embedding-cache` keeps the vectors

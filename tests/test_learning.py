@@ -319,16 +319,37 @@ def test_one_prompt_is_predicted_as_a_batch_would_predict_it(prior, unknown):
     assert np.isnan(batch[:, 4]).all() == unknown
 
 
-def test_vector_index_switches_to_hnsw_when_large(monkeypatch):
-    import routerd.learning.neighbours as neighbours
+def test_vector_index_switches_to_hnsw_when_large():
+    from routerd.learning.neighbours import EXACT_SEARCH_LIMIT
 
-    monkeypatch.setattr(neighbours, "EXACT_SEARCH_LIMIT", 100)
-    vectors = np.random.default_rng(1).normal(size=(500, 8)).astype(np.float32)
+    rng = np.random.default_rng(1)
+    small = VectorIndex(rng.normal(size=(EXACT_SEARCH_LIMIT, 8)).astype(np.float32))
+    assert type(small.index).__name__ == "IndexFlatIP"
+    vectors = rng.normal(size=(EXACT_SEARCH_LIMIT + 1, 8)).astype(np.float32)
     index = VectorIndex(vectors)
     assert "HNSW" in type(index.index).__name__
     similarities, ids = index.search(vectors[:5], 3)
     assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]
     assert similarities[:, 0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_hnsw_graph_is_the_same_for_the_same_vectors_and_threads_are_given_back():
+    """Threads adding to an HNSW graph race, so it is built in one; FAISS's thread count is restored after."""
+    import faiss
+
+    from routerd.learning.neighbours import EXACT_SEARCH_LIMIT
+
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(EXACT_SEARCH_LIMIT * 2, 16)).astype(np.float32)
+    queries = rng.normal(size=(200, 16)).astype(np.float32)
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        found = [VectorIndex(vectors).search(queries, 50)[1] for _ in range(2)]
+        assert faiss.omp_get_max_threads() == 2
+    finally:
+        faiss.omp_set_num_threads(before)
+    np.testing.assert_array_equal(found[0], found[1])
 
 
 class _CountingEmbedder:

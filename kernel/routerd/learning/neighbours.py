@@ -24,9 +24,10 @@ import numpy as np
 from routerd.errors import RouterdError
 from routerd.learning.quality import check_scores, column_means
 
-# Up to this many vectors, exact search (IndexFlatIP) is fast enough; beyond, an HNSW graph keeps a search well
-# under a millisecond (a flat search over 100,000 x 384 floats takes several).
-EXACT_SEARCH_LIMIT = 20_000
+# Up to this many vectors, exact search (IndexFlatIP) is as fast as an HNSW graph; beyond, its time grows with the
+# index (one prompt, 384 dimensions, p50: 0.13 ms at 2,000 entries, 0.35 at 5,000, 0.8 at 10,000, 1.3 at 20,000)
+# while HNSW's stays near 0.2 ms up to 100,000 (bench/routing_latency.py prints both).
+EXACT_SEARCH_LIMIT = 2_500
 
 
 class MissingEmbedder(RouterdError):
@@ -135,18 +136,27 @@ class CachedEmbedder:
 
 
 class VectorIndex:
-    """A FAISS inner-product index over normalised vectors: exact while small, HNSW once large."""
+    """A FAISS inner-product index over normalised vectors: exact while small (`EXACT_SEARCH_LIMIT`), HNSW once
+    larger, built in one thread so that the same vectors make the same graph."""
 
     def __init__(self, vectors: np.ndarray, hnsw_m: int = 32, ef_search: int = 96) -> None:
         vectors = normalise(vectors)
         dimension = vectors.shape[1]
         if len(vectors) <= EXACT_SEARCH_LIMIT:
             self.index: faiss.Index = faiss.IndexFlatIP(dimension)
-        else:
-            self.index = faiss.IndexHNSWFlat(dimension, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            self.index.hnsw.efConstruction = 80
-            self.index.hnsw.efSearch = ef_search
-        self.index.add(vectors)
+            self.index.add(vectors)
+            return
+        self.index = faiss.IndexHNSWFlat(dimension, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        self.index.hnsw.efConstruction = 80
+        self.index.hnsw.efSearch = ef_search
+        # one thread: threads insert in whatever order they race to, so the graph (and a search's neighbours)
+        # would differ from run to run, and an evaluation would not repeat exactly
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            self.index.add(vectors)
+        finally:
+            faiss.omp_set_num_threads(threads)
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
