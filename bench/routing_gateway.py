@@ -10,7 +10,10 @@ to say the way their background jobs would give it to them.
   model; optionally a neighbour index of random clustered vectors) published through the scorer's own `_publish`,
   as its trainer does; the request prompts' vectors put in its embedding cache ("the embedding excluded").
 - `publish_figures`: benchmark records for every model stored as a sync stores them, then the scorer's refresh.
-- `timed`: p50 and p99 of `Router.decide` over prompts, best of rounds, the garbage collector paused.
+- `timed`: p50 and p99 of `Router.decide` over prompts, best of rounds, the garbage collector paused; with
+  `outcomes`, each decision's outcome is shown to the scorers that learn after it (untimed), as the gateway's
+  decision log does when a request ends, so that `diversity` and `speed` route with the history they would have
+  (a full window of picks, a latency per model) and their state changes between decisions as in service.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import numpy as np
 
 from routerd.benchmarks.repository import BenchmarkRepository
 from routerd.gateway import Gateway
-from routerd.schemas.catalog import ANONYMOUS, BenchmarkRecord
+from routerd.jobs.decision_log import learn
+from routerd.schemas.catalog import ANONYMOUS, BenchmarkRecord, Outcome
 from routerd.schemas.openai import ChatRequest, Message
 from routerd.testing import FAKE_PLUGIN, make_settings
 
@@ -136,9 +140,10 @@ async def publish_figures(bench: Bench, names: list[str]) -> None:
     await bench.scorer("benchmarks").refresh()
 
 
-async def timed(router, chats: list[ChatRequest], rounds: int) -> tuple[float, float, float]:
-    """(p50, p99, mean) microseconds of `Router.decide`, the best round by p99."""
+async def timed(router, chats: list[ChatRequest], rounds: int, outcomes: bool = False) -> tuple[float, float, float]:
+    """(p50, p99, mean) microseconds of `Router.decide`, the best round by p99 (`outcomes`: see the module)."""
     best: tuple[float, float, float] | None = None
+    rng = random.Random(1)
     for _ in range(rounds):
         gc.collect()
         gc.disable()
@@ -146,8 +151,11 @@ async def timed(router, chats: list[ChatRequest], rounds: int) -> tuple[float, f
         try:
             for chat in chats:
                 started = time.perf_counter()
-                await router.decide(chat, pinned=None, preference=0.5, principal=ANONYMOUS)
+                decision = await router.decide(chat, pinned=None, preference=0.5, principal=ANONYMOUS)
                 samples.append(time.perf_counter() - started)
+                if outcomes:
+                    outcome = outcome_of(decision.chosen, decision.record.features, decision.record.id, rng)
+                    await learn(router.scorers.values(), outcome)
         finally:
             gc.enable()
         values = np.array(samples) * 1e6
@@ -156,3 +164,19 @@ async def timed(router, chats: list[ChatRequest], rounds: int) -> tuple[float, f
             best = found
     assert best is not None
     return best
+
+
+def outcome_of(entry, features, decision_id: str, rng: random.Random) -> Outcome:
+    """The outcome the decision log would make of a decision for the catalog `entry` once its request ended well,
+    with a latency that grows with the model's size (as the fake backend's models would answer)."""
+    parameters = entry.info.parameters or 1_000_000_000
+    latency = 100 * (parameters / 1e9) ** 0.5 * rng.uniform(0.8, 1.25)
+    return Outcome(
+        decision_id=decision_id,
+        model=entry.id,
+        features=features,
+        ok=True,
+        latency_ms=latency,
+        ttft_ms=latency / 5,
+        completion_tokens=64,
+    )

@@ -11,7 +11,9 @@ embedding call is excluded, and reported on its own line. Lines, each p50 and p9
 
 - the learned scorer's ``score()`` alone: lexical; lexical + neighbours;
 - the whole decision, ``Router.decide`` (prompt features, candidates, every scorer, the combination, the audit
-  log's in-memory record): learned with the lexical model only, then with the neighbour index too;
+  log's in-memory record): learned with the lexical model only, then with the neighbour index too; after each
+  decision (untimed) its outcome goes to the scorers that learn, as when a request ends in the gateway, so
+  ``diversity`` has its window of picks and ``speed`` a latency per model, changing between decisions;
 - embedding one prompt, on its own: all-MiniLM-L6-v2 (with the extra ``embeddings``), and the gateway's
   embedder (``routing.embed_model``) against the in-process fake backend, i.e. the dispatcher path alone.
 
@@ -34,6 +36,7 @@ import argparse
 import asyncio
 import gc
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -44,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import routing_gateway as rg
 
+from routerd.jobs.decision_log import learn
 from routerd.routing import Needs
 from routerd.routing.features import extract_features
 from routerd.routing.scoring import combine
@@ -88,7 +92,7 @@ async def main_async(args) -> int:
         features = [extract_features(c) for c in chats]
         rows = []
         rows.append(("learned score(), lexical", await _scored(learned, features, infos, args.rounds)))
-        lexical_decision = await rg.timed(gateway.router, chats, args.rounds)
+        lexical_decision = await rg.timed(gateway.router, chats, args.rounds, outcomes=True)
         started = time.perf_counter()
         rg.train_learned(learned, names, train, queries, index=args.index)
         kind = type(learned.trained.neighbours.index.index).__name__
@@ -100,7 +104,7 @@ async def main_async(args) -> int:
             )
         )
         rows.append(("Router.decide, learned lexical", lexical_decision[:2]))
-        neighbour_decision = await rg.timed(gateway.router, chats, args.rounds)
+        neighbour_decision = await rg.timed(gateway.router, chats, args.rounds, outcomes=True)
         rows.append((f"Router.decide, learned lexical + neighbours ({args.index:,})", neighbour_decision[:2]))
         search_rows = _searches(args.search_sizes)
         stage_rows = await _stages(gateway.router, learned, chats) if args.stages else []
@@ -192,10 +196,12 @@ def _searches(sizes: list[int], queries: int = 1000) -> list[tuple[str, tuple[fl
 
 async def _stages(router, learned, chats) -> list[tuple[str, tuple[float, float]]]:
     """`Router.decide`'s steps one at a time, as it takes them (pinning and the audit record left out), and the
-    learned scorer's two predictions timed where it makes them; two passes, the second reported."""
+    learned scorer's two predictions timed where it makes them; two passes, the second reported. Each decision's
+    outcome goes to the scorers that learn after it, as in `rg.timed`."""
     trained = learned.trained
     lexical, neighbours = trained.lexical, trained.neighbours
     times: dict[str, list[float]] = {}
+    rng = random.Random(2)
 
     def timing(label, function):
         def timed(*args):
@@ -230,9 +236,10 @@ async def _stages(router, learned, chats) -> list[tuple[str, tuple[float, float]
                     opinions[name] = await scorer.score(features, infos)
                     times.setdefault(f"scorer {name}", []).append(time.perf_counter() - started)
                 started = time.perf_counter()
-                combine(fit, opinions, 0.5)
+                ranked = combine(fit, opinions, 0.5)
                 times.setdefault("combination", []).append(time.perf_counter() - started)
                 times.setdefault("all of the above", []).append(time.perf_counter() - begun)
+                await learn(router.scorers.values(), rg.outcome_of(ranked[0].entry, features, "stages", rng))
     finally:
         gc.enable()
         del lexical.predict_one, neighbours.predict_with_support  # the class's methods again

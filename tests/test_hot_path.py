@@ -395,3 +395,35 @@ def test_the_diversity_scorer_keeps_its_counts_as_its_window_moves():
             assert scorer.counts == Counter(scorer.recent) and len(scorer.recent) <= 10
 
     asyncio.run(run())
+
+
+def test_the_diversity_scorer_reuses_contributions_only_while_they_hold():
+    """Its contributions are made once per count; they must be what a fresh computation gives, as the window
+    fills and moves and the candidates change."""
+    from routerd import ModelInfo, Outcome, PromptFeatures
+    from routerd_scorers.diversity import DiversityScorer
+
+    scorer = DiversityScorer(window=20, max_penalty=0.5)
+    features = PromptFeatures(text="x")
+    models = [ModelInfo(name=name, backend="b") for name in "abcdef"]
+    rng = random.Random(5)
+
+    def expected(candidates) -> dict[str, tuple[float, str]]:
+        total = len(scorer.recent)
+        fair = 1 / len(candidates)
+        found = {}
+        for model in candidates:
+            share = list(scorer.recent).count(model.name) / total
+            factor = 1 - 0.5 * max(0.0, (share - fair) / (1 - fair))
+            found[model.name] = (factor, f"won {share:.0%} of the last {total} decisions")
+        return found
+
+    async def run() -> None:
+        for _ in range(200):
+            await scorer.learn(Outcome(decision_id="d", model=rng.choice("aab"), features=features))
+            candidates = rng.sample(models, rng.randint(2, 6))
+            got = await scorer.score(features, candidates)
+            assert {m: (c.score, c.reason) for m, c in got.items()} == expected(candidates)
+            assert all(c.aspect == "multiplier" for c in got.values())
+
+    asyncio.run(run())

@@ -25,6 +25,8 @@ class DiversityScorer:
         self.recent: deque[str] = deque(maxlen=window)
         self.counts: Counter[str] = Counter()  # of `recent`, kept as it changes (not counted per request)
         self.max_penalty = max_penalty
+        self._shape: tuple[int, int] | None = None  # (candidates, window length) the contributions in _made are for
+        self._made: dict[int, routerd.Contribution] = {}  # a model's count -> its contribution
 
     async def learn(self, outcome: routerd.Outcome) -> None:
         if outcome.rating is None:  # one pick per decision, not per piece of feedback
@@ -38,18 +40,31 @@ class DiversityScorer:
             self.counts[outcome.model] += 1
 
     async def score(self, features, candidates):
-        if len(candidates) < 2 or not self.recent:
+        total = len(self.recent)
+        if len(candidates) < 2 or not total:
             return {}
-        counts = self.counts
-        fair = 1 / len(candidates)
+        # A contribution depends only on the model's count, the number of candidates and the window's length:
+        # one is made per count and reused while the other two stay (writing 50 reasons per decision cost more
+        # than the rest of this scorer).
+        shape = (len(candidates), total)
+        if shape != self._shape:
+            self._shape, self._made = shape, {}
+        made, counts = self._made, self.counts
         found = {}
         for model in candidates:
-            share = counts[model.name] / len(self.recent)
-            excess = max(0.0, (share - fair) / (1 - fair))
-            factor = 1 - self.max_penalty * excess
-            reason = f"won {share:.0%} of the last {len(self.recent)} decisions"
-            found[model.name] = routerd.Contribution(factor, 1.0, reason, "multiplier")
+            count = counts.get(model.name, 0)
+            contribution = made.get(count)
+            if contribution is None:
+                contribution = made[count] = self._contribution(count, len(candidates), total)
+            found[model.name] = contribution
         return found
+
+    def _contribution(self, count: int, candidates: int, total: int) -> routerd.Contribution:
+        share = count / total
+        fair = 1 / candidates
+        excess = max(0.0, (share - fair) / (1 - fair))
+        reason = f"won {share:.0%} of the last {total} decisions"
+        return routerd.Contribution(1 - self.max_penalty * excess, 1.0, reason, "multiplier")
 
     async def judge(self, features, model, answer, reference=None):
         return None
