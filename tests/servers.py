@@ -54,7 +54,8 @@ class ReplayState:
     models: list[str] = field(default_factory=lambda: ["replay-small", "replay-large"])
     # model -> more fields of its /v1/models entry (llama-server's `meta`, OpenRouter's `architecture`, ...)
     model_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # model -> ok | error400 | error404 | error500 | malformed | die | slow | stall_first | stall
+    # model -> ok | error400 | error404 | error500 | malformed | die | slow | stall_first | stall | cut |
+    # no_stream_options (a 400 for a body with stream_options, as Azure OpenAI API versions before 2024-07 answer)
     behaviour: dict[str, str] = field(default_factory=dict)
     reply: str = "Hello from the replay server."
     delay: dict[str, float] = field(default_factory=dict)  # model -> seconds before it answers
@@ -112,6 +113,14 @@ def replay_app(state: ReplayState) -> web.Application:
             return web.json_response({"error": {"message": "overloaded", "type": "server_error"}}, status=500)
         if behaviour == "error400":
             error = {"message": "This model's maximum context length is 8192 tokens", "type": "invalid_request_error"}
+            return web.json_response({"error": error}, status=400)
+        if behaviour == "no_stream_options" and "stream_options" in body:
+            error = {
+                "message": "Unrecognized request argument supplied: stream_options",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
             return web.json_response({"error": error}, status=400)
         if behaviour == "error404":
             return web.json_response({"error": {"message": "model not found", "type": "not_found"}}, status=404)

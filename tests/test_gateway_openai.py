@@ -13,10 +13,11 @@ import openai
 import pytest
 
 from ollama_replay import OllamaReplay
-from routerd.testing import build_app
+from routerd.testing import TEST_ADMIN_KEY, build_app
 from servers import ReplayState, replay_server, running_gateway
 
 SIGNATURE = "\n\nModel: {model}"
+ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
 # A prompt that routing sends to the biggest model (the smaller one is below the size it needs).
 HARD = "Prove that the algorithm is correct for every edge case, optimize its complexity, and derive a rigorous bound."
 
@@ -74,6 +75,57 @@ def test_stream_relays_chunks_signature_and_usage(tmp_path, big):
     assert chunks[-1].choices == []
     assert chunks[-1].usage.completion_tokens == 5
     assert big.requests[-1]["stream_options"] == {"include_usage": True}
+
+
+def _decision(base: str, decision_id: str) -> dict:
+    """The audit log's decision once its request has ended (the stream's end is noted just after the last byte)."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = httpx.get(f"{base}/admin/decisions/{decision_id}", headers=ADMIN).json()
+        if found["status"] is not None or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
+
+
+def test_streams_ask_the_backend_for_usage_and_the_audit_log_keeps_its_figures(tmp_path, big):
+    """The client did not ask for usage: it gets none, but the backend is asked, and the decision records the
+    backend's token counts (9 and 5), not an estimate from the text's length."""
+    with gateway(tmp_path, big) as (base, client):
+        raw = client.chat.completions.with_raw_response.create(
+            model="routerd", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        chunks = list(raw.parse())
+        decision = _decision(base, raw.headers["x-routerd-decision-id"])
+    assert all(c.usage is None for c in chunks) and all(c.choices for c in chunks)
+    assert big.requests[-1]["stream_options"] == {"include_usage": True}
+    assert (decision["status"], decision["prompt_tokens"], decision["completion_tokens"]) == ("ok", 9, 5)
+
+
+def test_a_backend_that_refuses_stream_options_is_asked_again_without_them_and_never_again(tmp_path, big):
+    big.behaviour["replay-70b"] = "no_stream_options"
+    with gateway(tmp_path, big) as (base, client):
+        first = list(
+            client.chat.completions.create(
+                model="routerd",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        asked = len(big.requests)
+        raw = client.chat.completions.with_raw_response.create(
+            model="routerd", messages=[{"role": "user", "content": "hello there"}], stream=True
+        )
+        second = list(raw.parse())
+        decision = _decision(base, raw.headers["x-routerd-decision-id"])
+    for chunks in (first, second):
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == "Hello from the replay server.\n\nModel: replay-70b"
+    assert ["stream_options" in r for r in big.requests] == [True, False, False]
+    assert asked == 2
+    # the client asked for usage and the backend gives none: routerd's estimate, in the usual last chunk
+    assert first[-1].choices == [] and first[-1].usage.prompt_tokens >= 1 and first[-1].usage.completion_tokens > 0
+    assert decision["status"] == "ok" and decision["completion_tokens"] > 0
 
 
 def test_embeddings_one_input_and_a_batch(tmp_path, big):

@@ -1,8 +1,16 @@
 """A complete `Backend` for any server that speaks the OpenAI API (OpenAI itself, vLLM, llama.cpp's
-server, llama-swap, LM Studio, ...). Plugins configure it: base URL, key, model prefix."""
+server, llama-swap, LM Studio, ...). Plugins configure it: base URL, key, model prefix.
+
+Every stream asks the server for its token counts (``stream_options.include_usage``), whether or not
+the client did, so that the audit log and costs have the server's figures rather than an estimate;
+the relay passes the usage chunk on only to clients that asked for it. A server that refuses the
+field (a 400 naming ``stream_options``, as older Azure OpenAI API versions answer) is asked again
+without it, and never with it again.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -19,6 +27,7 @@ from routerd.schemas.openai import (
     ChatRequest,
     Embedding,
     EmbeddingResponse,
+    StreamOptions,
     Usage,
 )
 from routerd.upstream.http import UpstreamSession, raise_for_status, sse_events, transport_error
@@ -26,6 +35,8 @@ from routerd.upstream.http import UpstreamSession, raise_for_status, sse_events,
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
 _any_decoder = msgspec.json.Decoder()
+_WITH_USAGE = StreamOptions(include_usage=True)
+log = logging.getLogger("routerd.upstream")
 
 
 class _RawEmbedding(msgspec.Struct):
@@ -112,6 +123,7 @@ class OpenAICompatibleBackend(UpstreamSession):
         self._session: aiohttp.ClientSession | None = None
         # Absolute URLs built once (not joined to the session's base URL on every request).
         self._chat_url = URL(f"{self.base_url}/chat/completions")
+        self.stream_usage = True  # ask for usage in every stream, until the server refuses the field
 
     # -- Backend -----------------------------------------------------------------------------
     async def list_models(self) -> list[ModelInfo]:
@@ -135,7 +147,10 @@ class OpenAICompatibleBackend(UpstreamSession):
             raise transport_error(self.name, exc) from exc
 
     def _body(self, model: str, request: ChatRequest, stream: bool) -> BytesPayload:
-        upstream = msgspec.structs.replace(request, model=self.upstream_model(model), stream=stream)
+        changes: dict[str, Any] = {"model": self.upstream_model(model), "stream": stream}
+        if stream:
+            changes["stream_options"] = _WITH_USAGE if self.stream_usage else msgspec.UNSET
+        upstream = msgspec.structs.replace(request, **changes)
         return BytesPayload(msgspec.json.encode(upstream), content_type="application/json")
 
     async def chat(self, model: str, request: ChatRequest) -> ChatCompletion:
@@ -149,15 +164,23 @@ class OpenAICompatibleBackend(UpstreamSession):
 
     async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
         try:
-            async with self.session.post(self._chat_url, data=self._body(model, request, True)) as response:
-                await raise_for_status(self.name, model, response)
-                async for payload in sse_events(response):
-                    try:
-                        chunk = _chunk_decoder.decode(payload)
-                    except msgspec.ValidationError:
-                        raise _stream_error(self.name, payload) from None
-                    chunk.model = model
-                    yield chunk
+            while True:
+                asked_usage = self.stream_usage
+                async with self.session.post(self._chat_url, data=self._body(model, request, True)) as response:
+                    # (read() keeps the body, so raise_for_status can read it again)
+                    if asked_usage and response.status == 400 and b"stream_options" in await response.read():
+                        self.stream_usage = False
+                        log.info("backend %s refuses stream_options: its streams' usage will be estimated", self.name)
+                        continue
+                    await raise_for_status(self.name, model, response)
+                    async for payload in sse_events(response):
+                        try:
+                            chunk = _chunk_decoder.decode(payload)
+                        except msgspec.ValidationError:
+                            raise _stream_error(self.name, payload) from None
+                        chunk.model = model
+                        yield chunk
+                    return
         except GeneratorExit:
             raise
         except Exception as exc:
