@@ -55,7 +55,8 @@ class ReplayState:
     # model -> more fields of its /v1/models entry (llama-server's `meta`, OpenRouter's `architecture`, ...)
     model_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     # model -> ok | error400 | error404 | error500 | malformed | die | slow | stall_first | stall | cut |
-    # no_stream_options (a 400 for a body with stream_options, as Azure OpenAI API versions before 2024-07 answer)
+    # no_stream_options (a 400 for a body with stream_options, as Azure OpenAI API versions before 2024-07 answer) |
+    # no_reasoning (OpenAI's 400 for reasoning_effort sent to a model that does not reason)
     behaviour: dict[str, str] = field(default_factory=dict)
     reply: str = "Hello from the replay server."
     delay: dict[str, float] = field(default_factory=dict)  # model -> seconds before it answers
@@ -120,6 +121,14 @@ def replay_app(state: ReplayState) -> web.Application:
                 "type": "invalid_request_error",
                 "param": None,
                 "code": None,
+            }
+            return web.json_response({"error": error}, status=400)
+        if behaviour == "no_reasoning" and "reasoning_effort" in body:
+            error = {
+                "message": "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+                "type": "invalid_request_error",
+                "param": "reasoning_effort",
+                "code": "unsupported_parameter",
             }
             return web.json_response({"error": error}, status=400)
         if behaviour == "error404":

@@ -204,9 +204,66 @@ def test_standard_parameters_are_passed_through(tmp_path, big):
     assert {key: sent[key] for key in expected} == expected
 
 
+NEWER = {
+    "reasoning_effort": "high",
+    "verbosity": "low",
+    "service_tier": "flex",
+    "store": True,
+    "metadata": {"team": "search"},
+    "prompt_cache_key": "k1",
+    "safety_identifier": "user-42",
+    "prediction": {"type": "content", "content": "Hello"},
+    "web_search_options": {"search_context_size": "low"},
+}
+
+
+def test_newer_standard_parameters_are_passed_through(tmp_path, big):
+    with gateway(tmp_path, big) as (_, client):
+        client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "hi"}], **NEWER)
+        list(
+            client.chat.completions.create(
+                model="routerd", messages=[{"role": "user", "content": "hi"}], stream=True, **NEWER
+            )
+        )
+    for sent in big.requests:
+        assert {key: sent.get(key) for key in NEWER} == NEWER
+
+
+def test_a_model_that_refuses_a_parameter_is_asked_again_without_it(tmp_path, big):
+    """Routing may send a request with a reasoning effort to a model that does not reason: OpenAI refuses it
+    (a 400 naming the parameter), so it is asked again without that parameter, the rest kept, and not sent it
+    again; a 400 about anything else is the client's error, passed on."""
+    big.behaviour["replay-70b"] = "no_reasoning"
+    with gateway(tmp_path, big) as (base, client):
+        answer = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "hi"}], **NEWER)
+        streamed = list(
+            client.chat.completions.create(
+                model="routerd", messages=[{"role": "user", "content": "hi"}], stream=True, **NEWER
+            )
+        )
+        big.behaviour["replay-70b"] = "error400"
+        refused = httpx.post(
+            f"{base}/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], **NEWER}
+        )
+    assert answer.choices[0].message.content.startswith("Hello from the replay server.")
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices).startswith("Hello from")
+    assert ["reasoning_effort" in r for r in big.requests] == [True, False, False, False]
+    rest = {key: value for key, value in NEWER.items() if key != "reasoning_effort"}
+    assert all({key: r.get(key) for key in rest} == rest for r in big.requests)
+    assert refused.status_code == 400 and "maximum context length" in refused.json()["error"]["message"]
+    assert len(big.requests) == 4  # the other 400 was not asked again
+
+
 @pytest.mark.parametrize(
     ("extra", "param"),
-    [({"temperature": 3}, "temperature"), ({"n": 0}, "n"), ({"top_p": -1}, "top_p"), ({"messages": []}, "messages")],
+    [
+        ({"temperature": 3}, "temperature"),
+        ({"n": 0}, "n"),
+        ({"top_p": -1}, "top_p"),
+        ({"messages": []}, "messages"),
+        ({"metadata": {"k": "v" * 513}}, "metadata"),
+        ({"reasoning_effort": ""}, "reasoning_effort"),
+    ],
 )
 def test_invalid_parameters_are_400_naming_the_parameter(tmp_path, big, extra, param):
     body = {"model": "routerd", "messages": [{"role": "user", "content": "hi"}], **extra}

@@ -57,6 +57,8 @@ def decode(decoder: msgspec.json.Decoder, body: bytes):
     except msgspec.ValidationError as exc:
         message = str(exc)
         param = message.rsplit("`$.", 1)[-1].rstrip("`") if "`$." in message else None
+        if param is not None:
+            param = param.replace("[...]", "")  # msgspec's mark for a value under some key of a mapping
         raise InvalidRequest(f"invalid request: {message}", param=param) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None

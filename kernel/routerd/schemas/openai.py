@@ -95,6 +95,22 @@ class ChatRequest(msgspec.Struct, omit_defaults=True):
     tools: list[dict[str, Any]] | UnsetType | None = UNSET
     tool_choice: str | dict[str, Any] | UnsetType | None = UNSET
     parallel_tool_calls: bool | UnsetType | None = UNSET
+    # Newer standard parameters, carried to OpenAI-compatible backends as given (their values are the backend's
+    # to judge: new ones keep appearing). A model that refuses one (a 400 naming it: a reasoning effort for a
+    # model that does not reason, say) is asked again without it (routerd.upstream.openai_compat).
+    reasoning_effort: Annotated[str, Meta(min_length=1, max_length=32)] | UnsetType | None = UNSET
+    verbosity: Annotated[str, Meta(min_length=1, max_length=32)] | UnsetType | None = UNSET
+    service_tier: Annotated[str, Meta(min_length=1, max_length=32)] | UnsetType | None = UNSET
+    store: bool | UnsetType | None = UNSET
+    metadata: (
+        Annotated[dict[Annotated[str, Meta(max_length=64)], Annotated[str, Meta(max_length=512)]], Meta(max_length=16)]
+        | UnsetType
+        | None
+    ) = UNSET
+    prompt_cache_key: Annotated[str, Meta(max_length=1024)] | UnsetType | None = UNSET
+    safety_identifier: Annotated[str, Meta(max_length=1024)] | UnsetType | None = UNSET
+    prediction: dict[str, Any] | UnsetType | None = UNSET
+    web_search_options: dict[str, Any] | UnsetType | None = UNSET
 
     def wants_usage_in_stream(self) -> bool:
         return bool(self.stream_options) and bool(self.stream_options.include_usage)

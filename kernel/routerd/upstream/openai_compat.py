@@ -3,14 +3,20 @@ server, llama-swap, LM Studio, ...). Plugins configure it: base URL, key, model 
 
 Every stream asks the server for its token counts (``stream_options.include_usage``), whether or not
 the client did, so that the audit log and costs have the server's figures rather than an estimate;
-the relay passes the usage chunk on only to clients that asked for it. A server that refuses the
-field (a 400 naming ``stream_options``, as older Azure OpenAI API versions answer) is asked again
-without it, and never with it again.
+the relay passes the usage chunk on only to clients that asked for it.
+
+Optional fields (`OPTIONAL_FIELDS`: ``stream_options`` and the newer standard parameters such as
+``reasoning_effort``) are what some servers or models refuse: older Azure OpenAI API versions
+answer 400 "Unrecognized request argument supplied: stream_options", OpenAI answers 400
+"Unsupported parameter: 'reasoning_effort' is not supported with this model" for a model that does
+not reason. Routing may pick such a model, so a 400 that names optional fields the request carried
+is answered by asking again without them; the model is then never sent them again (until restart).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -36,6 +42,20 @@ _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
 _any_decoder = msgspec.json.Decoder()
 _WITH_USAGE = StreamOptions(include_usage=True)
+# Request fields a server or a model may refuse, which the answer can do without.
+OPTIONAL_FIELDS = (
+    "stream_options",
+    "reasoning_effort",
+    "verbosity",
+    "service_tier",
+    "store",
+    "metadata",
+    "prompt_cache_key",
+    "safety_identifier",
+    "prediction",
+    "web_search_options",
+)
+_FIELD_NAMES = {name: re.compile(rf"(?<![A-Za-z0-9_]){name}(?![A-Za-z0-9_])") for name in OPTIONAL_FIELDS}
 log = logging.getLogger("routerd.upstream")
 
 
@@ -77,6 +97,23 @@ def _capabilities(entry: dict[str, Any], tools: bool | None) -> Capabilities:
     if isinstance(supported, list):
         tools = "tools" in supported
     return Capabilities(vision=vision, tools=tools)
+
+
+def _named_fields(body: bytes, sent: list[str]) -> frozenset[str]:
+    """The fields of `sent` an error answer names: its ``param`` (OpenAI's errors have one), else any of them
+    its message mentions as a word."""
+    try:
+        data = _any_decoder.decode(body)
+    except msgspec.DecodeError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        if error.get("param") in sent:
+            return frozenset([error["param"]])
+        text = str(error.get("message", ""))
+    else:
+        text = body[:2000].decode(errors="replace")
+    return frozenset(name for name in sent if _FIELD_NAMES[name].search(text))
 
 
 def _stream_error(backend: str, payload: bytes) -> BackendError:
@@ -123,7 +160,7 @@ class OpenAICompatibleBackend(UpstreamSession):
         self._session: aiohttp.ClientSession | None = None
         # Absolute URLs built once (not joined to the session's base URL on every request).
         self._chat_url = URL(f"{self.base_url}/chat/completions")
-        self.stream_usage = True  # ask for usage in every stream, until the server refuses the field
+        self.refused: dict[str, frozenset[str]] = {}  # model -> the optional fields it refused
 
     # -- Backend -----------------------------------------------------------------------------
     async def list_models(self) -> list[ModelInfo]:
@@ -146,18 +183,40 @@ class OpenAICompatibleBackend(UpstreamSession):
         except Exception as exc:
             raise transport_error(self.name, exc) from exc
 
-    def _body(self, model: str, request: ChatRequest, stream: bool) -> BytesPayload:
+    def _body(self, model: str, request: ChatRequest, stream: bool) -> tuple[BytesPayload, list[str]]:
+        """The upstream request's body, and the optional fields it carries."""
+        refused = self.refused.get(model, frozenset())
         changes: dict[str, Any] = {"model": self.upstream_model(model), "stream": stream}
         if stream:
-            changes["stream_options"] = _WITH_USAGE if self.stream_usage else msgspec.UNSET
+            changes["stream_options"] = msgspec.UNSET if "stream_options" in refused else _WITH_USAGE
+        for name in refused:
+            changes.setdefault(name, msgspec.UNSET)
         upstream = msgspec.structs.replace(request, **changes)
-        return BytesPayload(msgspec.json.encode(upstream), content_type="application/json")
+        sent = [name for name in OPTIONAL_FIELDS if getattr(upstream, name) is not msgspec.UNSET]
+        return BytesPayload(msgspec.json.encode(upstream), content_type="application/json"), sent
+
+    async def _refuses(self, model: str, response: aiohttp.ClientResponse, sent: list[str]) -> bool:
+        """Whether `response` is a 400 that names optional fields the request carried; if so, they are left out
+        of this model's requests from now on. (read() keeps the body: raise_for_status can read it again.)"""
+        if response.status != 400 or not sent:
+            return False
+        named = _named_fields(await response.read(), sent)
+        if not named:
+            return False
+        self.refused[model] = self.refused.get(model, frozenset()) | named
+        log.info("backend %s: %s refuses %s; asked again without", self.name, model, ", ".join(sorted(named)))
+        return True
 
     async def chat(self, model: str, request: ChatRequest) -> ChatCompletion:
         try:
-            async with self.session.post(self._chat_url, data=self._body(model, request, False)) as response:
-                await raise_for_status(self.name, model, response)
-                completion = _completion_decoder.decode(await response.read())
+            while True:
+                body, sent = self._body(model, request, False)
+                async with self.session.post(self._chat_url, data=body) as response:
+                    if await self._refuses(model, response, sent):
+                        continue
+                    await raise_for_status(self.name, model, response)
+                    completion = _completion_decoder.decode(await response.read())
+                    break
         except Exception as exc:
             raise transport_error(self.name, exc) from exc
         return msgspec.structs.replace(completion, model=model)
@@ -165,12 +224,9 @@ class OpenAICompatibleBackend(UpstreamSession):
     async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
         try:
             while True:
-                asked_usage = self.stream_usage
-                async with self.session.post(self._chat_url, data=self._body(model, request, True)) as response:
-                    # (read() keeps the body, so raise_for_status can read it again)
-                    if asked_usage and response.status == 400 and b"stream_options" in await response.read():
-                        self.stream_usage = False
-                        log.info("backend %s refuses stream_options: its streams' usage will be estimated", self.name)
+                body, sent = self._body(model, request, True)
+                async with self.session.post(self._chat_url, data=body) as response:
+                    if await self._refuses(model, response, sent):
                         continue
                     await raise_for_status(self.name, model, response)
                     async for payload in sse_events(response):
