@@ -59,12 +59,21 @@ class ReplayState:
     # no_reasoning (OpenAI's 400 for reasoning_effort sent to a model that does not reason)
     behaviour: dict[str, str] = field(default_factory=dict)
     reply: str = "Hello from the replay server."
+    # when set, the answer carries the model's reasoning as DeepSeek's API and vLLM send it (reasoning_content,
+    # before the content in a stream) and its usage the token details OpenAI documents
+    reasoning: str = ""
     delay: dict[str, float] = field(default_factory=dict)  # model -> seconds before it answers
     requests: list[dict[str, Any]] = field(default_factory=list)
     # model -> substrings of the last message that make this model answer 500 (a failure mid-suite)
     fail_on: dict[str, list[str]] = field(default_factory=dict)
     disconnected_at: float | None = None
     down: bool = False
+
+
+REASONING_DETAILS = {
+    "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 4, "audio_tokens": 0},
+}
 
 
 def completion(model: str, text: str) -> dict[str, Any]:
@@ -136,12 +145,18 @@ def replay_app(state: ReplayState) -> web.Application:
         if behaviour == "malformed":
             return web.Response(text="<html>502 Bad Gateway</html>", content_type="application/json")
         if not body.get("stream"):
-            return web.json_response(completion(model, state.reply))
+            answer = completion(model, state.reply)
+            if state.reasoning:
+                answer["choices"][0]["message"]["reasoning_content"] = state.reasoning
+                answer["usage"].update(REASONING_DETAILS)
+            return web.json_response(answer)
         if behaviour == "stall_first":
             await asyncio.sleep(5)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await response.write(chunk(model, {"role": "assistant", "content": ""}))
+        for i, word in enumerate(state.reasoning.split(" ") if state.reasoning else []):
+            await response.write(chunk(model, {"reasoning_content": word if i == 0 else " " + word, "content": None}))
         words = state.reply.split(" ")
         try:
             for i, word in enumerate(words):
@@ -163,6 +178,8 @@ def replay_app(state: ReplayState) -> web.Application:
             await response.write(chunk(model, {}, finish="stop"))
             if (body.get("stream_options") or {}).get("include_usage"):
                 usage = {"prompt_tokens": 9, "completion_tokens": len(words), "total_tokens": 9 + len(words)}
+                if state.reasoning:
+                    usage.update(REASONING_DETAILS)
                 payload = {
                     "id": "chatcmpl-replay",
                     "object": "chat.completion.chunk",

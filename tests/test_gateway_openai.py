@@ -128,6 +128,42 @@ def test_a_backend_that_refuses_stream_options_is_asked_again_without_them_and_n
     assert decision["status"] == "ok" and decision["completion_tokens"] > 0
 
 
+def test_reasoning_and_usage_details_are_relayed_as_the_backend_sends_them(tmp_path, big):
+    """The model's reasoning (reasoning_content: DeepSeek, vLLM, llama.cpp) reaches the client, in a stream as
+    deltas before the answer, and so do the token details of its usage; the answer is signed as ever. Sent back
+    in the next request's history, the reasoning is left out (DeepSeek refuses a request that carries it)."""
+    big.reasoning = "Think first then answer"
+    with gateway(tmp_path, big) as (_, client):
+        answer = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "hi"}])
+        chunks = list(
+            client.chat.completions.create(
+                model="routerd",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        history = [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "Hello", "reasoning_content": "Think first"},
+            {"role": "user", "content": "again"},
+        ]
+        client.chat.completions.create(model="routerd", messages=history)
+    message = answer.choices[0].message
+    assert message.reasoning_content == "Think first then answer"
+    assert message.content == "Hello from the replay server.\n\nModel: replay-70b"
+    assert answer.usage.completion_tokens_details.reasoning_tokens == 4
+    assert answer.usage.prompt_tokens_details.cached_tokens == 3
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    reasoning = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
+    assert reasoning == "Think first then answer"
+    first_text = next(i for i, d in enumerate(deltas) if d.content)
+    assert all(not getattr(d, "reasoning_content", None) for d in deltas[first_text:])
+    assert "".join(d.content or "" for d in deltas) == "Hello from the replay server.\n\nModel: replay-70b"
+    assert chunks[-1].usage.completion_tokens_details.reasoning_tokens == 4
+    assert "reasoning_content" not in big.requests[-1]["messages"][1]
+
+
 def test_embeddings_one_input_and_a_batch(tmp_path, big):
     with gateway(tmp_path, big) as (_, client):
         one = client.embeddings.create(model="replay-70b", input="hello")

@@ -34,6 +34,7 @@ from routerd.schemas.catalog import (
     PromptFeatures,
 )
 from routerd.schemas.openai import (
+    AnswerMessage,
     ChatCompletion,
     ChatCompletionChunk,
     ChatRequest,
@@ -51,6 +52,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ANONYMOUS",
+    "AnswerMessage",
     "AuthRequest",
     "AuthenticationFailed",
     "Authenticator",

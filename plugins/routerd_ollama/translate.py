@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from routerd import (
+    AnswerMessage,
     BackendError,
     ChatCompletion,
     ChatCompletionChunk,
@@ -160,7 +161,7 @@ def completion_from(line: ChatLine, model: str) -> ChatCompletion:
     answer = line.message
     calls = [_tool_call(call) for call in (answer.tool_calls if answer and answer.tool_calls else [])]
     content = answer.content if answer else None
-    message = Message(role="assistant", content=content or (None if calls else ""))
+    message = AnswerMessage(role="assistant", content=content or (None if calls else ""))
     if calls:
         message.tool_calls = calls
     return ChatCompletion(

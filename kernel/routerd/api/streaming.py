@@ -124,9 +124,8 @@ def _empty(choice: ChunkChoice) -> bool:
     delta = choice.delta
     return (
         delta.content in ("", None, msgspec.UNSET)
-        and delta.role is msgspec.UNSET
-        and delta.tool_calls is msgspec.UNSET
         and choice.finish_reason is None
+        and not delta.carries_more_than_text()
     )
 
 

@@ -119,15 +119,30 @@ class ChatRequest(msgspec.Struct, omit_defaults=True):
         return bool(self.response_format) and self.response_format.get("type") in ("json_object", "json_schema")
 
 
+class AnswerMessage(Message, omit_defaults=True):
+    """A message in an answer: a `Message` and what backends send beside it, relayed as they send it (a refusal
+    under structured outputs, citations from web search, the model's reasoning: ``reasoning_content`` from
+    DeepSeek, vLLM and llama.cpp, ``reasoning`` from OpenRouter and Ollama). Only answers have them: in a
+    request's history they are dropped (DeepSeek refuses a request whose messages carry its reasoning)."""
+
+    refusal: str | UnsetType | None = UNSET
+    annotations: list[Any] | UnsetType | None = UNSET
+    reasoning_content: str | UnsetType | None = UNSET
+    reasoning: str | UnsetType | None = UNSET
+
+
 class Usage(msgspec.Struct):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    # relayed as the backend sends them (``cached_tokens``, ``reasoning_tokens``, ...); UNSET is never encoded
+    prompt_tokens_details: dict[str, Any] | UnsetType | None = UNSET
+    completion_tokens_details: dict[str, Any] | UnsetType | None = UNSET
 
 
 class Choice(msgspec.Struct):
     index: int
-    message: Message
+    message: AnswerMessage
     finish_reason: str | None = None
     logprobs: Any = None
 
@@ -140,12 +155,26 @@ class ChatCompletion(msgspec.Struct):
     usage: Usage | None = None
     object: Literal["chat.completion"] = "chat.completion"
     system_fingerprint: str | None = None
+    service_tier: str | UnsetType | None = UNSET
 
 
 class Delta(msgspec.Struct, omit_defaults=True):
     role: str | UnsetType = UNSET
     content: str | UnsetType | None = UNSET
     tool_calls: list[ToolCall] | UnsetType = UNSET
+    refusal: str | UnsetType | None = UNSET  # as in `Message`
+    reasoning_content: str | UnsetType | None = UNSET
+    reasoning: str | UnsetType | None = UNSET
+
+    def carries_more_than_text(self) -> bool:
+        """Whether the delta says something besides its content: a role, tool calls, a refusal, reasoning."""
+        return (
+            self.role is not UNSET
+            or self.tool_calls is not UNSET
+            or bool(self.refusal)
+            or bool(self.reasoning_content)
+            or bool(self.reasoning)
+        )
 
 
 class ChunkChoice(msgspec.Struct):
@@ -162,6 +191,8 @@ class ChatCompletionChunk(msgspec.Struct):
     choices: list[ChunkChoice]
     usage: Usage | UnsetType | None = UNSET
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    system_fingerprint: str | UnsetType | None = UNSET
+    service_tier: str | UnsetType | None = UNSET
 
 
 class EmbeddingRequest(msgspec.Struct, omit_defaults=True):

@@ -14,6 +14,7 @@ import msgspec
 from routerd.hookspecs import hookimpl
 from routerd.schemas.catalog import Capabilities, ModelInfo
 from routerd.schemas.openai import (
+    AnswerMessage,
     ChatCompletion,
     ChatCompletionChunk,
     ChatRequest,
@@ -22,7 +23,6 @@ from routerd.schemas.openai import (
     Delta,
     Embedding,
     EmbeddingResponse,
-    Message,
     Usage,
 )
 
@@ -89,7 +89,9 @@ class FakeBackend:
             id=f"fake-{len(self.calls)}",
             created=int(time.time()),
             model=model,
-            choices=[Choice(index=0, message=Message(role="assistant", content=self.reply), finish_reason="stop")],
+            choices=[
+                Choice(index=0, message=AnswerMessage(role="assistant", content=self.reply), finish_reason="stop")
+            ],
             usage=self._usage(request),
         )
 
