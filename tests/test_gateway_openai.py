@@ -58,16 +58,21 @@ def test_chat_answers_with_the_signature_and_usage(tmp_path, big):
     assert raw.headers["x-routerd-decision-id"].startswith("rd-")
 
 
+def _stream_with_usage(client) -> list:
+    """The chunks of a stream that asks for usage, through the openai SDK."""
+    return list(
+        client.chat.completions.create(
+            model="routerd",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+
+
 def test_stream_relays_chunks_signature_and_usage(tmp_path, big):
     with gateway(tmp_path, big) as (_, client):
-        chunks = list(
-            client.chat.completions.create(
-                model="routerd",
-                messages=[{"role": "user", "content": "hi"}],
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-        )
+        chunks = _stream_with_usage(client)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Hello from the replay server.\n\nModel: replay-70b"
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
@@ -104,14 +109,7 @@ def test_streams_ask_the_backend_for_usage_and_the_audit_log_keeps_its_figures(t
 def test_a_backend_that_refuses_stream_options_is_asked_again_without_them_and_never_again(tmp_path, big):
     big.behaviour["replay-70b"] = "no_stream_options"
     with gateway(tmp_path, big) as (base, client):
-        first = list(
-            client.chat.completions.create(
-                model="routerd",
-                messages=[{"role": "user", "content": "hi"}],
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-        )
+        first = _stream_with_usage(client)
         asked = len(big.requests)
         raw = client.chat.completions.with_raw_response.create(
             model="routerd", messages=[{"role": "user", "content": "hello there"}], stream=True
@@ -135,14 +133,7 @@ def test_reasoning_and_usage_details_are_relayed_as_the_backend_sends_them(tmp_p
     big.reasoning = "Think first then answer"
     with gateway(tmp_path, big) as (_, client):
         answer = client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": "hi"}])
-        chunks = list(
-            client.chat.completions.create(
-                model="routerd",
-                messages=[{"role": "user", "content": "hi"}],
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-        )
+        chunks = _stream_with_usage(client)
         history = [
             {"role": "user", "content": "hi"},
             {"role": "assistant", "content": "Hello", "reasoning_content": "Think first"},

@@ -15,6 +15,7 @@ is answered by asking again without them; the model is then never sent them agai
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -207,36 +208,37 @@ class OpenAICompatibleBackend(UpstreamSession):
         log.info("backend %s: %s refuses %s; asked again without", self.name, model, ", ".join(sorted(named)))
         return True
 
+    @contextlib.asynccontextmanager
+    async def _answer(self, model: str, request: ChatRequest, stream: bool) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The upstream's response to the chat request, once it is not an error; asked again without the
+        optional fields a 400 names (`_refuses`)."""
+        while True:
+            body, sent = self._body(model, request, stream)
+            async with self.session.post(self._chat_url, data=body) as response:
+                if await self._refuses(model, response, sent):
+                    continue
+                await raise_for_status(self.name, model, response)
+                yield response
+                return
+
     async def chat(self, model: str, request: ChatRequest) -> ChatCompletion:
         try:
-            while True:
-                body, sent = self._body(model, request, False)
-                async with self.session.post(self._chat_url, data=body) as response:
-                    if await self._refuses(model, response, sent):
-                        continue
-                    await raise_for_status(self.name, model, response)
-                    completion = _completion_decoder.decode(await response.read())
-                    break
+            async with self._answer(model, request, False) as response:
+                completion = _completion_decoder.decode(await response.read())
         except Exception as exc:
             raise transport_error(self.name, exc) from exc
         return msgspec.structs.replace(completion, model=model)
 
     async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
         try:
-            while True:
-                body, sent = self._body(model, request, True)
-                async with self.session.post(self._chat_url, data=body) as response:
-                    if await self._refuses(model, response, sent):
-                        continue
-                    await raise_for_status(self.name, model, response)
-                    async for payload in sse_events(response):
-                        try:
-                            chunk = _chunk_decoder.decode(payload)
-                        except msgspec.ValidationError:
-                            raise _stream_error(self.name, payload) from None
-                        chunk.model = model
-                        yield chunk
-                    return
+            async with self._answer(model, request, True) as response:
+                async for payload in sse_events(response):
+                    try:
+                        chunk = _chunk_decoder.decode(payload)
+                    except msgspec.ValidationError:
+                        raise _stream_error(self.name, payload) from None
+                    chunk.model = model
+                    yield chunk
         except GeneratorExit:
             raise
         except Exception as exc:
