@@ -17,7 +17,7 @@ import routerd
 from ollama_replay import WEATHER_CALL, OllamaReplay, chat_answer, final_line, stream_lines
 from routerd import ChatRequest
 from routerd.capabilities import ModelFacts
-from routerd.testing import build_app
+from routerd.testing import TEST_ADMIN_KEY, build_app
 from routerd_ollama import OllamaBackend
 from routerd_ollama.backend import base_url, keep_alive_value
 
@@ -301,7 +301,34 @@ async def test_stream_normalises_ndjson_to_openai_chunks(ollama):
     assert finish.choices[0].finish_reason == "stop"
     assert usage.choices == [] and usage.usage == routerd.Usage(26, 282, 308)
     assert len({c.id for c in chunks}) == 1 and {c.model for c in chunks} == {LLAMA}
-    assert plain[-1].choices[0].finish_reason == "stop" and not plain[-1].usage
+    # the counts come whether or not the client asked (the gateway's relay drops them for a client that did not)
+    assert plain[-1].choices == [] and plain[-1].usage == routerd.Usage(26, 282, 308)
+    assert plain[-2].choices[0].finish_reason == "stop"
+
+
+THINKING = "The user asks about the sky. Rayleigh scattering."
+
+
+@pytest.mark.anyio
+async def test_a_thinking_models_reasoning_is_relayed_apart_from_its_answer(ollama):
+    """Ollama 0.9+ sends a thinking model's reasoning as `message.thinking` (its docs' "Chat request (with
+    thinking)"); it becomes the answer's `reasoning`, the field Ollama's own OpenAI-compatible API uses."""
+    ollama.chat_reply = chat_answer("Blue.", message={"role": "assistant", "content": "Blue.", "thinking": THINKING})
+    thinking = [
+        {"model": "qwen3", "created_at": "2025-06-01T00:00:00Z", "done": False,
+         "message": {"role": "assistant", "content": "", "thinking": piece}}
+        for piece in ("The user asks about the sky.", " Rayleigh scattering.")
+    ]  # fmt: skip
+    ollama.stream = thinking + stream_lines("Blue", ".")
+    async with started(ollama.url) as backend:
+        completion = await backend.chat(LLAMA, ask())
+        chunks = await collect(backend.stream(LLAMA, ask(stream=True)))
+    message = completion.choices[0].message
+    assert (message.content, message.reasoning) == ("Blue.", THINKING)
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert "".join(d.reasoning or "" for d in deltas) == THINKING
+    assert "".join(d.content or "" for d in deltas) == "Blue."
+    assert all(not d.reasoning for d in deltas[deltas.index(next(d for d in deltas if d.content)) :])
 
 
 @pytest.mark.anyio
@@ -322,7 +349,7 @@ async def test_stream_relays_a_tool_call(ollama):
     (call,) = chunks[0].choices[0].delta.tool_calls
     assert (call.index, call.function.name) == (0, "get_current_weather")
     assert call.function.arguments == '{"format":"celsius","location":"Paris, FR"}'
-    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    assert chunks[-2].choices[0].finish_reason == "tool_calls" and chunks[-1].usage is not None
 
 
 # -- embeddings and unloading ----------------------------------------------------------------
@@ -524,6 +551,22 @@ def test_gateway_streams_with_usage(tmp_path, ollama):
         26,
         282,
     )
+
+
+def test_gateway_records_ollamas_counts_for_a_stream_whose_client_asked_for_no_usage(tmp_path, ollama):
+    settings = {"plugins": {"ollama": {"url": ollama.url}}}
+    with TestClient(build_app(tmp_path, settings)) as http:
+        client = openai.OpenAI(base_url=f"{http.base_url}/v1", api_key="unused", http_client=http, max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(
+            model=QWEN, messages=[{"role": "user", "content": "why is the sky blue?"}], stream=True
+        )
+        chunks = list(raw.parse())
+        decision = http.get(
+            f"/admin/decisions/{raw.headers['x-routerd-decision-id']}",
+            headers={"Authorization": f"Bearer {TEST_ADMIN_KEY}"},
+        ).json()
+    assert all(c.usage is None for c in chunks) and all(c.choices for c in chunks)
+    assert (decision["status"], decision["prompt_tokens"], decision["completion_tokens"]) == ("ok", 26, 282)
 
 
 def test_gateway_streams_tool_calls_and_sends_images_and_schemas(tmp_path, ollama):

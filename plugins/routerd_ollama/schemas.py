@@ -74,6 +74,7 @@ class ChatMessage(msgspec.Struct):
     role: str = "assistant"
     content: str | None = None
     tool_calls: list[ToolCall] | None = None
+    thinking: str | None = None  # a thinking model's reasoning, apart from its answer (Ollama 0.9 and later)
 
 
 class ChatLine(msgspec.Struct):

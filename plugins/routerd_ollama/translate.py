@@ -164,6 +164,8 @@ def completion_from(line: ChatLine, model: str) -> ChatCompletion:
     message = AnswerMessage(role="assistant", content=content or (None if calls else ""))
     if calls:
         message.tool_calls = calls
+    if answer is not None and answer.thinking:
+        message.reasoning = answer.thinking  # the field Ollama's own OpenAI-compatible API uses
     return ChatCompletion(
         id=f"chatcmpl-{uuid.uuid4().hex}",
         created=int(time.time()),
@@ -175,8 +177,9 @@ def completion_from(line: ChatLine, model: str) -> ChatCompletion:
 
 class StreamTranslator:
     """Turns the lines of an ``/api/chat`` stream into OpenAI chunks: the first carries the
-    role, then content and tool-call deltas, a chunk with `finish_reason` for the ``done`` line,
-    and, when asked for, a last chunk with the usage and no choices."""
+    role, then content, reasoning (``thinking``) and tool-call deltas, a chunk with
+    `finish_reason` for the ``done`` line, and, when asked for, a last chunk with the usage and
+    no choices."""
 
     def __init__(self, model: str, *, include_usage: bool) -> None:
         self.model = model
@@ -201,10 +204,12 @@ class StreamTranslator:
             delta.content = ""
         if answer is not None and answer.content:
             delta.content = answer.content
+        if answer is not None and answer.thinking:
+            delta.reasoning = answer.thinking
         if answer is not None and answer.tool_calls:
             delta.tool_calls = [_tool_call(call, self.tool_calls + i) for i, call in enumerate(answer.tool_calls)]
             self.tool_calls += len(answer.tool_calls)
-        if delta.role or delta.content or delta.tool_calls:
+        if delta.role or delta.content or delta.tool_calls or delta.reasoning:
             chunks.append(self._chunk(delta))
         self.started = True
         if line.done:
