@@ -472,6 +472,22 @@ def test_cli_eval_routing_table_with_train_test_and_prices(tmp_path):
     assert "estimated from the prices file" in result.output
 
 
+def test_cli_eval_routing_says_whether_targets_are_met_and_fails_when_not(tmp_path):
+    data = _synthetic_file(tmp_path / "routing.jsonl")
+    base = ["eval", "routing", "--data", str(data), "--scorer", "lexical"]
+    reached = json.loads(CliRunner().invoke(main, [*base, "--json"]).output)["router"]
+    easy = ["--min-apgr", f"{reached['apgr'] - 0.01:.4f}", "--max-cpt50", f"{reached['cpt50'] + 0.01:.4f}"]
+    met = CliRunner().invoke(main, [*base, *easy])
+    assert met.exit_code == 0, met.output
+    assert f"target: APGR >= {float(easy[1]):g} ({reached['apgr']:.3f}): met" in met.output
+    assert "target: CPT(50%) <= " in met.output and met.output.rstrip().endswith("met")
+    missed = CliRunner().invoke(main, [*base, "--json", "--min-apgr", f"{reached['apgr'] + 0.01:.4f}"])
+    assert missed.exit_code == 1
+    (target,) = json.loads(missed.output)["targets"]
+    assert (target["metric"], target["met"]) == ("apgr", False) and target["value"] == pytest.approx(reached["apgr"])
+    assert CliRunner().invoke(main, [*base, "--max-cpt50", "1.5"]).exit_code == 2  # a share is in 0..1
+
+
 def test_cli_eval_routing_reports_bad_data_in_one_line(tmp_path):
     bad = _write(tmp_path / "bad.jsonl", [{"prompt": "p", "scores": {"a": 1, "b": 0}}, {"prompt": "q"}])
     result = CliRunner().invoke(main, ["eval", "routing", "--data", str(bad)])

@@ -58,6 +58,18 @@ def eval_group() -> None:
     default=None,
     help="Keep prompt embeddings in this .npz file between runs (neighbours, combined).",
 )
+@click.option(
+    "--min-apgr",
+    type=click.FloatRange(0, 2),
+    default=None,
+    help="Target: the router's APGR at least this (e.g. 0.70); says whether it is met, exit 1 if not.",
+)
+@click.option(
+    "--max-cpt50",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Target: CPT(50%) at most this share of strong calls (e.g. 0.25); says whether it is met, exit 1 if not.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (metrics and every point of each curve).")
 def eval_routing(
     data: Path | None,
@@ -69,6 +81,8 @@ def eval_routing(
     output_tokens: int,
     scorer: str,
     embedding_cache: Path | None,
+    min_apgr: float | None,
+    max_cpt50: float | None,
     as_json: bool,
 ) -> None:
     from routerd.errors import RouterdError
@@ -105,7 +119,31 @@ def eval_routing(
     except (RouterdError, ValueError) as exc:
         click.echo(f"routerd eval routing: {exc}", err=True)
         sys.exit(2)
+    targets = _targets(evaluation.router, min_apgr, max_cpt50)
     if as_json:
-        click.echo(json.dumps(report_json(evaluation), indent=2))
+        click.echo(json.dumps({**report_json(evaluation), "targets": targets}, indent=2))
     else:
         click.echo(as_text(evaluation))
+        for target in targets:
+            click.echo(f"target: {_target_text(target)}: {'met' if target['met'] else 'NOT met'}")
+    if not all(target["met"] for target in targets):
+        sys.exit(1)
+
+
+def _targets(router, min_apgr: float | None, max_cpt50: float | None) -> list[dict]:
+    """The targets asked for, each with the router's figure and whether it meets it."""
+    targets = []
+    if min_apgr is not None:
+        targets.append({"metric": "apgr", "target": min_apgr, "value": router.apgr, "met": router.apgr >= min_apgr})
+    if max_cpt50 is not None:
+        reached = router.cpt50  # None: the curve never reaches half the gap
+        met = reached is not None and reached <= max_cpt50
+        targets.append({"metric": "cpt50", "target": max_cpt50, "value": reached, "met": met})
+    return targets
+
+
+def _target_text(target: dict) -> str:
+    if target["metric"] == "apgr":
+        return f"APGR >= {target['target']:g} ({target['value']:.3f})"
+    shown = "never reached" if target["value"] is None else f"{100 * target['value']:.1f}%"
+    return f"CPT(50%) <= {100 * target['target']:g}% ({shown})"
