@@ -134,3 +134,45 @@ def test_diversity_spreads_close_calls(tmp_path):
             picks.add(ask(client, medium)[0])
             time.sleep(0.02)
     assert picks == {"twin-a-7b", "twin-b-7b"}
+
+
+def test_two_backends_serving_a_model_of_the_same_name_are_scored_apart(tmp_path):
+    """A team runs the same model on two boxes: the catalog lists it twice (its name, and `backend/name` for the
+    second backend), and the scorers that learn from outcomes (speed, diversity) keep each copy's own figures
+    rather than mixing them."""
+    fast = ReplayState(models=["same-8b"])
+    slow = ReplayState(models=["same-8b"], delay={"same-8b": 0.3})
+    with replay_server(fast) as fast_url, replay_server(slow) as slow_url:
+        plugins = {"openai": {"base_url": fast_url}, "llamacpp": {"url": slow_url.removesuffix("/v1")}}
+        with running_gateway(build_app(tmp_path, {"plugins": plugins})) as base:
+            client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
+            listed = httpx.get(f"{base}/admin/models", headers=ADMIN).json()["models"]
+            by_backend = {m["backend"]: m["id"] for m in listed if m["name"] == "same-8b"}
+            fast_id, slow_id = by_backend["openai"], by_backend["llamacpp"]
+            for model, times in ((fast_id, 3), (slow_id, 1)):
+                for _ in range(times):
+                    client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+            deadline = time.monotonic() + 10
+            while True:
+                _, raw = ask(client, "hi")
+                explained = httpx.get(
+                    f"{base}/admin/decisions/{raw.headers['x-routerd-decision-id']}", headers=ADMIN
+                ).json()
+                reasons = {
+                    c["model"]: {name: c["contributions"][name]["reason"] for name in ("speed", "diversity")}
+                    for c in explained["candidates"]
+                    if "contributions" in c
+                }
+                measured = all("on average" in r["speed"] for r in reasons.values())
+                if (measured and len(reasons) == 2) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+    assert {fast_id, slow_id} == {"same-8b", f"{'openai' if fast_id != 'same-8b' else 'llamacpp'}/same-8b"}
+    assert set(reasons) == {fast_id, slow_id}
+    fast_ms = int(reasons[fast_id]["speed"].split()[2])
+    slow_ms = int(reasons[slow_id]["speed"].split()[2])
+    assert fast_ms < 150 and slow_ms >= 250, reasons
+    efficiency = {c["model"]: c["efficiency"] for c in explained["candidates"] if "efficiency" in c}
+    assert efficiency[fast_id] > efficiency[slow_id]  # (which one wins also depends on diversity's spreading)
+    # picks are counted per copy: the fast one has three or more of the recent decisions, the slow one one
+    assert reasons[slow_id]["diversity"] != reasons[fast_id]["diversity"], reasons

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -80,6 +81,8 @@ class Catalog:
         for name in names:
             for info in self._by_backend.get(name, []):
                 public = info.name if info.name not in entries else f"{name}/{info.name}"
+                if info.id != public:
+                    info = msgspec.structs.replace(info, id=public)
                 entries[public] = CatalogEntry(public, info, self.backends[name])
         self.entries = entries
         appeared, vanished = set(entries) - before, before - set(entries)

@@ -27,6 +27,9 @@ class PerModelScorer:
     every time). Scorers run on every request; most of them have the same opinion of a model request after
     request.
 
+    Contributions are keyed by the candidate's public id (``model.key``: its name unless two backends serve a model
+    of that name), so a subclass whose contribution depends on the backend (speed) tells the copies apart.
+
     A subclass may also define ``opinion_key(features)``: what its whole opinion depends on besides the candidates
     and ``state()`` (a value that changes whenever its opinions may, compared with ==). Then a request with the
     same key and state, over the same candidates (the same `ModelInfo` objects, which are immutable: the catalog
@@ -86,7 +89,7 @@ class PerModelScorer:
                     cache.clear()
                 contribution = cache[key] = self.contribution(features, model)
             if contribution is not None:
-                found[model.name] = contribution
+                found[model.key] = contribution
         return found
 
     async def judge(self, features, model, answer, reference=None):

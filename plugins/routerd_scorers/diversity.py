@@ -52,11 +52,12 @@ class DiversityScorer:
         made, counts = self._made, self.counts
         found = {}
         for model in candidates:
-            count = counts.get(model.name, 0)
+            key = model.key  # picks are counted per public id, as outcomes name them
+            count = counts.get(key, 0)
             contribution = made.get(count)
             if contribution is None:
                 contribution = made[count] = self._contribution(count, len(candidates), total)
-            found[model.name] = contribution
+            found[key] = contribution
         return found
 
     def _contribution(self, count: int, candidates: int, total: int) -> routerd.Contribution:

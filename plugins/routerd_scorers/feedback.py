@@ -81,13 +81,14 @@ class FeedbackScorer:
     async def score(self, features, candidates):
         found = {}
         for model in candidates:
-            total, count = self.totals.get((model.name, features.category), (0.0, 0.0))
+            key = model.key  # ratings are per public id (two backends' copies of a model are rated apart)
+            total, count = self.totals.get((key, features.category), (0.0, 0.0))
             if count == 0:
                 continue
             mean = (total + PRIOR_MEAN * PRIOR_VOTES) / (count + PRIOR_VOTES)
             weight = self.settings.weight * min(1.0, count / 5)
             reason = f"{count:.0f} ratings for {features.category} prompts, average {total / count:.2f}"
-            found[model.name] = routerd.Contribution(mean, weight, reason)
+            found[key] = routerd.Contribution(mean, weight, reason)
         return found
 
     async def judge(self, features, model, answer, reference=None):

@@ -43,9 +43,9 @@ class SpeedScorer(PerModelScorer):
         self.profiles = profiles  # a routerd.profiling.ProfileIndex, or None
         # (backend, model, category) -> (the profile it was made from, its contribution), as in `profiles`
         self._profiled: dict[tuple[str, str, str], tuple[object, routerd.Contribution | None]] = {}
-        self.latency: dict[str, float] = {}  # model -> moving average of total latency (ms)
+        self.latency: dict[str, float] = {}  # public id -> moving average of total latency (ms)
         self.measurements = 0  # latencies learnt: the state its opinions depend on, with the profiles'
-        # contributions made on every request otherwise: model -> (the latency it was made from, it);
+        # contributions made on every request otherwise: public id -> (the latency it was made from, it);
         # (model, parameters) -> the size estimate's
         self._measured: dict[str, tuple[float, routerd.Contribution]] = {}
         self._estimated: dict[tuple[str, int], routerd.Contribution] = {}
@@ -64,13 +64,14 @@ class SpeedScorer(PerModelScorer):
         return self.measurements, self.profiles.version if self.profiles is not None else None
 
     def contribution(self, features: routerd.PromptFeatures, model: routerd.ModelInfo) -> routerd.Contribution | None:
-        measured = self.latency.get(model.name)
+        key = model.key  # latency is per public id: two backends' copies of a model answer at their own speed
+        measured = self.latency.get(key)
         if measured is not None:
-            made = self._measured.get(model.name)
+            made = self._measured.get(key)
             if made is None or made[0] != measured:
                 score = self.target / (self.target + measured)
                 reason = f"answers in {measured:.0f} ms on average"
-                made = self._measured[model.name] = (
+                made = self._measured[key] = (
                     measured,
                     routerd.Contribution(score, self.weight, reason, "efficiency"),
                 )

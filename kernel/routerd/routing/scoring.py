@@ -55,7 +55,9 @@ def combine(
     """The candidates ranked best first; ties keep the catalog's order.
 
     A scorer's mapping may hold models that are not candidates (a table computed ahead): only the candidates'
-    entries are read, by model name, then by catalog id where the two differ."""
+    entries are read, by catalog id where it differs from the model's name (``backend/name``: a second backend
+    serving a model of that name), then by name; so a scorer keys a contribution by id to give that copy its
+    own, and by name to give every copy the same."""
     scorers = [(name, found) for name, found in opinions.items() if found]  # no opinion: nothing to look up
     scored = []
     for entry in entries:
@@ -65,13 +67,16 @@ def combine(
         multiplier = 1.0
         mine: dict[str, Contribution] = {}
         for scorer, contributions in scorers:
-            c = contributions.get(name)
-            if c is None:
-                if alias is None:
-                    continue
-                c = contributions.get(alias)
+            if alias is None:
+                c = contributions.get(name)
                 if c is None:
                     continue
+            else:
+                c = contributions.get(alias)
+                if c is None:
+                    c = contributions.get(name)
+                    if c is None:
+                        continue
             mine[scorer] = c
             score = c.score
             if not 0.0 <= score <= 1.0:

@@ -29,6 +29,11 @@ class ModelInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     backend reports what its own metadata says and leaves the rest None: the catalog fills in
     what the name says and the configuration's overrides, and records where each value came from
     in ``metadata["origins"]`` (``{"vision": "metadata", "parameters": "name", ...}``).
+
+    `id` is the model's public id, set by the catalog (a backend leaves it None): its name, or
+    ``backend/name`` when an earlier backend serves a model of the same name. It is what
+    `Outcome.model` names, so a scorer that learns per model (each backend's latency, say) keys
+    its state and its contributions by ``model.id or model.name``.
     """
 
     name: str
@@ -38,6 +43,12 @@ class ModelInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     capabilities: Capabilities = Capabilities()
     size_bytes: int | None = None
     metadata: dict[str, Any] = {}
+    id: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The public id where the catalog set one, else the name."""
+        return self.id or self.name
 
 
 class Principal(msgspec.Struct, frozen=True):
