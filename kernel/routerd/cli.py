@@ -73,6 +73,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
     settings = _settings(ctx)
     logging.basicConfig(level=settings.server.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    # faiss-cpu's wheel (1.15 here) is one library that picks its SIMD code at run time (compile options "DD"),
+    # but its loader still tries the per-instruction-set modules first and logs each miss at INFO, with a
+    # ModuleNotFoundError that reads like a failure
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     app = create_app(settings)
     _reachable_database_url(settings)
     uvicorn.run(
