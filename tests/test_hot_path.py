@@ -427,3 +427,16 @@ def test_the_diversity_scorer_reuses_contributions_only_while_they_hold():
             assert all(c.aspect == "multiplier" for c in got.values())
 
     asyncio.run(run())
+
+
+def test_usage_estimates_count_the_chat_templates_tokens_too():
+    """For a backend that reports no usage (llama-cpp-python's streams): four characters a token, plus three per
+    message and three before the reply, so a greeting is not one token."""
+    from routerd.api.streaming import estimate_usage
+    from routerd.schemas.openai import ChatRequest, Message
+
+    hi = estimate_usage(ChatRequest(messages=[Message(role="user", content="Hi!")]), "Hello there, friend")
+    assert (hi.prompt_tokens, hi.completion_tokens, hi.total_tokens) == (6, 4, 10)
+    history = [Message(role=role, content="x" * 400) for role in ("system", "user", "assistant", "user")]
+    long = estimate_usage(ChatRequest(messages=history), "")
+    assert (long.prompt_tokens, long.completion_tokens) == (3 + 4 * (3 + 100), 0)

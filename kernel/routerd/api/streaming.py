@@ -36,9 +36,16 @@ DONE = b"data: [DONE]\n\n"
 WRITE_BUFFER = 64 * 1024
 
 
+# What a chat template adds, in tokens: per message (its role and delimiters), and once to prime the reply
+# (OpenAI's cookbook counts 3 and 3 for its models; Gemma's template adds about as many).
+TOKENS_PER_MESSAGE = 3
+TOKENS_TO_PRIME_REPLY = 3
+
+
 def estimate_usage(chat: ChatRequest, completion_text: str) -> Usage:
-    """Token counts for a backend that reports none (about four characters a token)."""
-    prompt = max(1, sum(len(m.text()) for m in chat.messages) // 4)
+    """Token counts for a backend that reports none: about four characters a token, plus what the chat template
+    adds around each message and before the reply."""
+    prompt = TOKENS_TO_PRIME_REPLY + sum(TOKENS_PER_MESSAGE + len(m.text()) // 4 for m in chat.messages)
     completion = max(1, len(completion_text) // 4) if completion_text else 0
     return Usage(prompt, completion, prompt + completion)
 
