@@ -174,5 +174,8 @@ def test_two_backends_serving_a_model_of_the_same_name_are_scored_apart(tmp_path
     assert fast_ms < 150 and slow_ms >= 250, reasons
     efficiency = {c["model"]: c["efficiency"] for c in explained["candidates"] if "efficiency" in c}
     assert efficiency[fast_id] > efficiency[slow_id]  # (which one wins also depends on diversity's spreading)
+    # the audit log names the second copy's model, for what learns per name (the learned scorer's feedback)
+    named = {c["model"]: c.get("name") for c in explained["candidates"] if "contributions" in c}
+    assert sorted(named.values(), key=str) == [None, "same-8b"] and named["same-8b"] is None
     # picks are counted per copy: the fast one has three or more of the recent decisions, the slow one one
     assert reasons[slow_id]["diversity"] != reasons[fast_id]["diversity"], reasons

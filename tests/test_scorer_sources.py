@@ -108,6 +108,23 @@ async def test_feedback_uses_the_whole_prompt_the_scorer_remembered(database):
     assert scorer.recent.get("rd-1", "") == long_prompt
 
 
+async def test_feedback_on_a_second_backends_copy_counts_for_the_models_name(database):
+    """A model two backends serve is listed as `tiny-0.5b` and `fake2/tiny-0.5b`; a rating of the second copy is
+    stored under its public id, and the learned model, which learns per name, counts it for `tiny-0.5b`."""
+    async with database.session() as session:
+        candidates = [{"model": "fake2/tiny-0.5b", "backend": "fake2", "name": "tiny-0.5b", "total": 0.5}]
+        features = {"text": "Write a Rust function that parses XML.", "category": "coding"}
+        session.add(RoutingDecisionRow(id="rd-2", principal="anonymous", chosen_model="fake2/tiny-0.5b",
+                                       features=features, candidates=candidates))  # fmt: skip
+        await session.flush()
+        session.add(FeedbackRow(decision_id="rd-2", response_id="r-2", model="fake2/tiny-0.5b", rating=0.0,
+                                principal="a"))  # fmt: skip
+    scorer = LearnedScorer(learned_settings(min_outcomes=1, profiles=False), database)
+    trained = await scorer.trainer.round()
+    assert trained.models == ["tiny-0.5b"]
+    assert set(await scorer.score(CODING, [TINY])) == {"tiny-0.5b"}
+
+
 async def test_bad_data_in_the_database_is_left_out_not_fatal(database):
     async with database.session() as session:
         model = CatalogModel(backend="fake", name="big-14b")

@@ -74,13 +74,17 @@ class DatabaseOutcomes:
         async with self.database.session() as session:
             if self.feedback:
                 query = select(
-                    FeedbackRow.decision_id, FeedbackRow.model, FeedbackRow.rating, RoutingDecisionRow.features
+                    FeedbackRow.decision_id,
+                    FeedbackRow.model,
+                    FeedbackRow.rating,
+                    RoutingDecisionRow.features,
+                    RoutingDecisionRow.candidates,
                 )
                 query = query.join(RoutingDecisionRow, FeedbackRow.decision_id == RoutingDecisionRow.id)
-                for decision_id, model, rating, features in (await session.execute(query)).all():
+                for decision_id, model, rating, features, candidates in (await session.execute(query)).all():
                     text = self.recent.get(decision_id, (features or {}).get("text") or "")
                     if model and text:
-                        found.append((text, model, float(rating)))
+                        found.append((text, model_name(model, candidates), float(rating)))
             if self.profiles:
                 query = select(CatalogModel.name, ModelProfile.details).join(
                     CatalogModel, ModelProfile.model_id == CatalogModel.id
@@ -89,6 +93,18 @@ class DatabaseOutcomes:
                     found.extend(profile_outcomes(model, details))
         self._seen = marker
         return found
+
+
+def model_name(model: str, candidates: Any) -> str:
+    """The name of the model a feedback row rates: its public id is ``backend/name`` for a second backend's copy of
+    a model, and the decision's candidates say which name that is (the learned model learns per name, so both
+    copies' ratings count for it)."""
+    if isinstance(candidates, list):
+        for candidate in candidates:
+            if isinstance(candidate, dict) and candidate.get("model") == model:
+                name = candidate.get("name")
+                return name if isinstance(name, str) and name else model
+    return model
 
 
 def profile_outcomes(model: str, details: Any) -> Iterator[OutcomeTriple]:

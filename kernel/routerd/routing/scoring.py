@@ -30,7 +30,7 @@ class ScoredCandidate:
     contributions: dict[str, Contribution] = field(default_factory=dict)
 
     def explain(self) -> dict[str, Any]:
-        return {
+        found = {
             "model": self.entry.id,
             "backend": self.entry.info.backend,
             "total": round(self.total, 4),
@@ -41,6 +41,9 @@ class ScoredCandidate:
                 for name, c in self.contributions.items()
             },
         }
+        if self.entry.info.name != self.entry.id:  # a second backend's copy: its name, for what learns per name
+            found["name"] = self.entry.info.name
+        return found
 
     def summary(self) -> str:
         """The total and the two weightiest reasons."""
