@@ -79,10 +79,11 @@ class Catalog:
         before = set(self.entries)
         entries: dict[str, CatalogEntry] = {}
         for name in names:
-            for info in self._by_backend.get(name, []):
+            described = self._by_backend.get(name, [])
+            for i, info in enumerate(described):
                 public = info.name if info.name not in entries else f"{name}/{info.name}"
-                if info.id != public:
-                    info = msgspec.structs.replace(info, id=public)
+                if info.id != public:  # kept with the id, so a backend that did not answer keeps the same objects
+                    info = described[i] = msgspec.structs.replace(info, id=public)
                 entries[public] = CatalogEntry(public, info, self.backends[name])
         self.entries = entries
         appeared, vanished = set(entries) - before, before - set(entries)

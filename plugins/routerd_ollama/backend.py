@@ -199,9 +199,7 @@ class OllamaBackend(UpstreamSession):
         body = chat_body(self.upstream_model(model), request, stream=True, keep_alive=self.keep_alive)
         await self.make_room(model)
         self._touch(model)
-        # Ollama's last line always has the counts: passed on whether or not the client asked, so that the audit
-        # log has them (the relay sends the usage chunk only to clients that asked for it)
-        translator = StreamTranslator(model, include_usage=True)
+        translator = StreamTranslator(model)
         try:
             async with self.session.post("api/chat", data=msgspec.json.encode(body), headers=_JSON) as response:
                 await raise_for_status(self.name, model, response)

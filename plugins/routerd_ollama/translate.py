@@ -178,12 +178,11 @@ def completion_from(line: ChatLine, model: str) -> ChatCompletion:
 class StreamTranslator:
     """Turns the lines of an ``/api/chat`` stream into OpenAI chunks: the first carries the
     role, then content, reasoning (``thinking``) and tool-call deltas, a chunk with
-    `finish_reason` for the ``done`` line, and, when asked for, a last chunk with the usage and
-    no choices."""
+    `finish_reason` for the ``done`` line, and a last chunk with the usage and no choices (always:
+    the audit log records it; the relay passes it on only to clients that asked for it)."""
 
-    def __init__(self, model: str, *, include_usage: bool) -> None:
+    def __init__(self, model: str) -> None:
         self.model = model
-        self.include_usage = include_usage
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.started = False
@@ -215,6 +214,5 @@ class StreamTranslator:
         if line.done:
             self.finished = True
             chunks.append(self._chunk(Delta(), finish_reason(line, self.tool_calls > 0)))
-            if self.include_usage:
-                chunks.append(ChatCompletionChunk(self.id, self.created, self.model, [], usage=usage_of(line)))
+            chunks.append(ChatCompletionChunk(self.id, self.created, self.model, [], usage=usage_of(line)))
         return chunks

@@ -70,16 +70,11 @@ def combine(
         multiplier = 1.0
         mine: dict[str, Contribution] = {}
         for scorer, contributions in scorers:
-            if alias is None:
+            c = None if alias is None else contributions.get(alias)
+            if c is None:
                 c = contributions.get(name)
                 if c is None:
                     continue
-            else:
-                c = contributions.get(alias)
-                if c is None:
-                    c = contributions.get(name)
-                    if c is None:
-                        continue
             mine[scorer] = c
             score = c.score
             if not 0.0 <= score <= 1.0:

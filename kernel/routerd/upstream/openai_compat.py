@@ -184,8 +184,8 @@ class OpenAICompatibleBackend(UpstreamSession):
         except Exception as exc:
             raise transport_error(self.name, exc) from exc
 
-    def _body(self, model: str, request: ChatRequest, stream: bool) -> tuple[BytesPayload, list[str]]:
-        """The upstream request's body, and the optional fields it carries."""
+    def _body(self, model: str, request: ChatRequest, stream: bool) -> tuple[BytesPayload, ChatRequest]:
+        """The upstream request's body, and the request it encodes."""
         refused = self.refused.get(model, frozenset())
         changes: dict[str, Any] = {"model": self.upstream_model(model), "stream": stream}
         if stream:
@@ -193,13 +193,15 @@ class OpenAICompatibleBackend(UpstreamSession):
         for name in refused:
             changes.setdefault(name, msgspec.UNSET)
         upstream = msgspec.structs.replace(request, **changes)
-        sent = [name for name in OPTIONAL_FIELDS if getattr(upstream, name) is not msgspec.UNSET]
-        return BytesPayload(msgspec.json.encode(upstream), content_type="application/json"), sent
+        return BytesPayload(msgspec.json.encode(upstream), content_type="application/json"), upstream
 
-    async def _refuses(self, model: str, response: aiohttp.ClientResponse, sent: list[str]) -> bool:
-        """Whether `response` is a 400 that names optional fields the request carried; if so, they are left out
+    async def _refuses(self, model: str, response: aiohttp.ClientResponse, upstream: ChatRequest) -> bool:
+        """Whether `response` is a 400 that names optional fields `upstream` carried; if so, they are left out
         of this model's requests from now on. (read() keeps the body: raise_for_status can read it again.)"""
-        if response.status != 400 or not sent:
+        if response.status != 400:
+            return False
+        sent = [name for name in OPTIONAL_FIELDS if getattr(upstream, name) is not msgspec.UNSET]
+        if not sent:
             return False
         named = _named_fields(await response.read(), sent)
         if not named:
@@ -213,9 +215,9 @@ class OpenAICompatibleBackend(UpstreamSession):
         """The upstream's response to the chat request, once it is not an error; asked again without the
         optional fields a 400 names (`_refuses`)."""
         while True:
-            body, sent = self._body(model, request, stream)
+            body, upstream = self._body(model, request, stream)
             async with self.session.post(self._chat_url, data=body) as response:
-                if await self._refuses(model, response, sent):
+                if await self._refuses(model, response, upstream):
                     continue
                 await raise_for_status(self.name, model, response)
                 yield response
