@@ -27,7 +27,8 @@ from routerd.learning.evaluation import choose, curve_of, evaluate
 from routerd.learning.lexical import LexicalQualityModel
 from routerd.learning.neighbours import NeighbourQualityModel, VectorIndex
 from routerd.learning.scorers import CombinedQualityModel
-from routerd.learning.token_view import TokenHasher, clip, prompt_tokens, reference_hashes
+from routerd.learning.text_features import char_ngram_hashes, prompt_columns
+from routerd.learning.token_view import clip, prompt_tokens, reference_hashes
 
 ROUTING_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "routing" / "routellm_mmlu_gsm8k.jsonl"
 
@@ -231,6 +232,20 @@ def test_lexical_prediction_of_one_prompt_is_the_batch_prediction():
         np.testing.assert_allclose(model.predict_one(prompt), expected, atol=1e-5)
 
 
+def test_a_fit_compiles_what_the_request_path_runs():
+    """The compiled functions are compiled (or loaded from Numba's cache) by the fit, in the training thread: a
+    request's prediction afterwards, with options, numbers and an emoji, needs no other specialisation."""
+    from routerd.learning import compiled
+
+    prompts, scores = _synthetic(50, seed=6)
+    model = LexicalQualityModel(n_features=2**12).fit(prompts, scores, ["strong", "weak"])
+    made = compiled.buckets.signatures, compiled.predict.signatures
+    assert len(made[0]) == len(made[1]) == 1
+    model.predict_one("Which is 1,5 + 2?\nA. 3.5\nB. four \U0001f600\nC. ?!")
+    model.predict_one("")
+    assert (compiled.buckets.signatures, compiled.predict.signatures) == made
+
+
 def test_lexical_model_with_unknown_scores_and_a_model_never_scored():
     prompts, scores = _synthetic(200, seed=3)
     scores = np.column_stack([scores, np.full(len(prompts), np.nan)])
@@ -259,28 +274,37 @@ def test_prompt_tokens_mark_options_and_number_shapes():
         "x" * 5000 + " tail words 42",
     ],
 )
-def test_vectorised_token_hashes_are_the_token_strings_hashes(prompt):
-    hasher, expected = TokenHasher(), np.sort(reference_hashes(prompt)).tolist()
-    clipped = clip(prompt)
-    for path in (hasher.hashes, hasher.short_hashes, hasher.long_hashes):
-        found = np.sort(path(prompt if path is hasher.hashes else clipped))
-        assert found.tolist() == expected, path.__name__
-    assert len(expected) == len(prompt_tokens(prompt))
+def test_compiled_hashes_are_the_token_strings_and_character_ngrams_hashes(prompt):
+    """With 2**32 buckets a column is a hash itself: the compiled view must give every token's hash as
+    `reference_hashes` does from the token strings, and every character n-gram's as `char_ngram_hashes`."""
+    assert _compiled_hashes(prompt) == _defined_hashes(prompt)
+    assert len(reference_hashes(clip(prompt))) == len(prompt_tokens(prompt))
+
+
+def _compiled_hashes(prompt: str) -> tuple[list[int], list[int]]:
+    columns, counts = prompt_columns(prompt, 2**32)
+    found = np.repeat(columns, counts)
+    return sorted(found[found < 2**32].tolist()), sorted((found[found >= 2**32] - 2**32).tolist())
+
+
+def _defined_hashes(prompt: str) -> tuple[list[int], list[int]]:
+    return sorted(reference_hashes(clip(prompt)).tolist()), sorted(char_ngram_hashes(prompt).tolist())
 
 
 @pytest.mark.skipif(not ROUTING_DATA.exists(), reason=f"{ROUTING_DATA} is not there (../shared beside the clone)")
-def test_vectorised_token_hashes_match_on_every_evaluation_prompt():
-    hasher = TokenHasher()
+def test_compiled_hashes_match_on_every_evaluation_prompt():
     with ROUTING_DATA.open() as handle:
         prompts = [json.loads(line)["prompt"] for line in handle][::7]
-    mismatched = []
-    for prompt in prompts:
-        expected = sorted(reference_hashes(prompt).tolist())
-        clipped = clip(prompt)
-        for path in (hasher.short_hashes, hasher.long_hashes):
-            if sorted(path(clipped).tolist()) != expected:
-                mismatched.append((path.__name__, prompt[:60]))
+    mismatched = [prompt[:60] for prompt in prompts if _compiled_hashes(prompt) != _defined_hashes(prompt)]
     assert mismatched == []
+
+
+def test_buckets_fold_the_hashes_into_each_view():
+    prompt = "What is 12 + 345?\nA. 357\nB. seven\nAnswer:"
+    columns, counts = prompt_columns(prompt, 2**10)
+    tokens, chars = _defined_hashes(prompt)
+    expected = np.concatenate([np.array(tokens) % 2**10, np.array(chars) % 2**10 + 2**10])
+    assert np.repeat(columns, counts).tolist() == sorted(expected.tolist())
 
 
 def test_neighbour_model_predicts_from_the_closest_prompts():

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator, cg
 
+from routerd.learning import compiled
 from routerd.learning.quality import check_scores, check_stop, column_means
 from routerd.learning.text_features import PromptVectorizer
 
@@ -71,6 +72,7 @@ class LexicalQualityModel:
                 weight = None if weights is None else weights[known, j]
                 coef, self.intercept[j] = _ridge(features[known], scores[known, j], self.alpha, weight, stop=stop)
                 self._table[:-1, j] = coef[seen]
+        compiled.warm_up()  # here, in the training thread, not at a request's first prediction
         return self
 
     @property
@@ -91,13 +93,12 @@ class LexicalQualityModel:
         return np.clip(remapped @ self.coef + self.intercept, 0.0, 1.0)
 
     def predict_one(self, prompt: str) -> np.ndarray:
-        """One prompt's predicted quality per model: the request path (no sparse matrix, one gather)."""
+        """One prompt's predicted quality per model: the request path (no sparse matrix; one compiled call for
+        the features, one for the prediction)."""
         if self._table is None or self.intercept is None or self.rows is None:
             raise RuntimeError("the model is not fitted")
         columns, counts = self.vectorizer._buckets(prompt)
-        table = self._table[self.rows[columns]]  # the prompt's features' coefficients and IDF, one gather
-        weights = self.vectorizer.tf_idf(columns, counts, table[:, -1])
-        return np.clip(weights @ table[:, :-1] + self.intercept, 0.0, 1.0)
+        return compiled.predict(columns, counts, self.rows, self._table, self.intercept, self.vectorizer.n_features)
 
 
 def _ridge(

@@ -11,25 +11,38 @@ Two views, hashed into fixed-width sparse vectors (no vocabulary to store or gro
 - character 2-4-grams of the lower-cased text (whitespace collapsed): robust to spelling, inflection and
   languages without spaces.
 
-Both are hashed in numpy (polynomial hashes over the text's code points or bytes), not one token at a time.
-Each view is weighted by TF-IDF (sublinear term frequency, smoothed inverse document frequency learned by `fit`)
-and L2-normalised. Hashes are fixed arithmetic, stable across processes and machines, so a model trained in one
-process predicts the same in another. A prompt costs about 0.1 ms, a long one (2,000 characters) about 0.3 ms.
+Both are hashed (polynomial hashes over the text's code points or bytes), bucketed and counted in one compiled
+call (`routerd.learning.compiled`); `char_ngram_hashes` and `routerd.learning.token_view.reference_hashes` are
+the definitions it matches, and what a prompt takes when lower-casing changes its length (rare: "İ"). Each view
+is weighted by TF-IDF (sublinear term frequency, smoothed inverse document frequency learned by `fit`) and
+L2-normalised. Hashes are fixed arithmetic, stable across processes and machines, so a model trained in one
+process predicts the same in another.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import sparse
 
+from routerd.learning import compiled
 from routerd.learning.quality import check_stop
-from routerd.learning.token_view import TokenHasher, clip, mix
+from routerd.learning.token_view import (
+    MAX_CHARS,
+    OPTION,
+    PLANE,
+    character_tables,
+    clip,
+    mix,
+    reference_hashes,
+    wide_tables,
+)
 
 _SPACES = re.compile(r"\s+")
-MAX_CHARS_NGRAMS = 800  # character n-grams of longer prompts come from their start and end
+MAX_CHARS_NGRAMS = MAX_CHARS  # character n-grams of longer prompts come from their start and end (as tokens)
 CHAR_NGRAMS = (2, 3, 4)  # contiguous, from 2
 _PRIME = np.uint32(0x01000193)
 
@@ -40,8 +53,7 @@ def char_ngram_hashes(prompt: str) -> np.ndarray:
     A polynomial hash grows one byte at a time, so the 3-grams extend the 2-grams and the 4-grams the 3-grams;
     uint32 arithmetic wraps modulo 2**32.
     """
-    text = " " + _SPACES.sub(" ", clip(prompt, MAX_CHARS_NGRAMS).lower()).strip() + " "
-    data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.uint32)
+    data = np.frombuffer(_char_text(clip(prompt, MAX_CHARS_NGRAMS).lower()), dtype=np.uint8).astype(np.uint32)
     size, longest = len(data), CHAR_NGRAMS[-1]
     h = data[: size - 1] * _PRIME + data[1:]  # every 2-gram
     grams = [h]
@@ -49,6 +61,52 @@ def char_ngram_hashes(prompt: str) -> np.ndarray:
         h = h[: size - n + 1] * _PRIME + data[n - 1 :]
         grams.append(h + np.uint32(n << 29))  # n in the hash: "ab" and "\0ab" differ
     return mix(np.concatenate(grams))
+
+
+def _char_text(lowered: str) -> bytes:
+    """What the character n-grams read: the lower-cased text, whitespace collapsed, a space either side."""
+    return (" " + _SPACES.sub(" ", lowered).strip() + " ").encode("utf-8")
+
+
+_NO_MARKERS = np.zeros(0, dtype=np.int64)
+_NO_CLASSES = np.zeros(0, dtype=np.int8)
+_NO_ALPHA = np.zeros(0, dtype=np.bool_)
+
+
+def prompt_columns(prompt: str, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique columns, counts) of a prompt's hashed features: token columns in [0, n_features), character
+    columns in [n_features, 2 n_features). `n_features` is a power of two (2**32: the hashes themselves)."""
+    clipped = clip(prompt)
+    lowered = clipped.lower()
+    if len(lowered) != len(clipped):  # a character whose lower case is longer: the definitions, in numpy
+        mask = np.uint64(n_features - 1)
+        tokens = reference_hashes(clipped).astype(np.uint64) & mask
+        chars = (char_ngram_hashes(prompt).astype(np.uint64) & mask) + np.uint64(n_features)
+        columns, counts = np.unique(np.concatenate([tokens, chars]), return_counts=True)
+        return columns.astype(np.int64), counts
+    codes = np.frombuffer(lowered.encode("utf-32-le"), dtype=np.uint32)
+    starts = ends = _NO_MARKERS
+    if "\n" in clipped:
+        markers = [m.span() for m in OPTION.finditer(clipped)]
+        if markers:
+            starts = np.array([s for s, _ in markers], dtype=np.int64)
+            ends = np.array([e for _, e in markers], dtype=np.int64)
+    classes, alpha = character_tables()
+    wide_classes, wide_alpha = _NO_CLASSES, _NO_ALPHA
+    if len(codes) and int(codes.max()) >= PLANE:
+        wide_classes, wide_alpha = wide_tables(codes)
+    return compiled.buckets(
+        codes,
+        classes,
+        alpha,
+        wide_classes,
+        wide_alpha,
+        starts,
+        ends,
+        np.frombuffer(_char_text(lowered), dtype=np.uint8),
+        n_features,
+        int(math.log2(1 + len(codes))),
+    )
 
 
 class PromptVectorizer:
@@ -63,7 +121,6 @@ class PromptVectorizer:
             raise ValueError("n_features must be a power of two")
         self.n_features = n_features
         self.idf: np.ndarray | None = None
-        self.tokens = TokenHasher()
 
     @property
     def dimension(self) -> int:
@@ -71,11 +128,7 @@ class PromptVectorizer:
 
     def _buckets(self, prompt: str) -> tuple[np.ndarray, np.ndarray]:
         """(unique columns, counts): token columns first, then character columns (offset by n_features)."""
-        mask = np.uint32(self.n_features - 1)
-        tokens = self.tokens.hashes(prompt) & mask
-        chars = (char_ngram_hashes(prompt) & mask) + np.uint32(self.n_features)
-        columns, counts = np.unique(np.concatenate([tokens, chars]), return_counts=True)
-        return columns.astype(np.int64), counts
+        return prompt_columns(prompt, self.n_features)
 
     def _counts(self, prompts: Sequence[str], stop=None) -> list[tuple[np.ndarray, np.ndarray]]:
         counts = []
