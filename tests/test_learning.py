@@ -234,7 +234,8 @@ def test_lexical_prediction_of_one_prompt_is_the_batch_prediction():
 
 def test_a_fit_compiles_what_the_request_path_runs():
     """The compiled functions are compiled (or loaded from Numba's cache) by the fit, in the training thread: a
-    request's prediction afterwards, with options, numbers and an emoji, needs no other specialisation."""
+    request's prediction afterwards, with options, numbers, an emoji or a lower case that is longer, needs no
+    other specialisation."""
     from routerd.learning import compiled
 
     prompts, scores = _synthetic(50, seed=6)
@@ -243,6 +244,7 @@ def test_a_fit_compiles_what_the_request_path_runs():
     assert len(made[0]) == len(made[1]) == 1
     model.predict_one("Which is 1,5 + 2?\nA. 3.5\nB. four \U0001f600\nC. ?!")
     model.predict_one("")
+    model.predict_one("İstanbul")  # lower-casing makes it longer: the numpy definitions, the same types
     assert (compiled.buckets.signatures, compiled.predict.signatures) == made
 
 

@@ -103,8 +103,10 @@ def buckets(codes, classes_table, alpha_table, wide_classes, wide_alpha, marker_
         if (c == 46 or c == 44) and classes[i - 1] == _DIGIT and classes[i + 1] == _DIGIT:
             classes[i] = _DIGIT
     # tokens: runs of letters, runs of digits, single marks
-    starts = np.empty(size, dtype=np.int64)
-    ends = np.empty(size, dtype=np.int64)
+    # int32 and in place where it can: on the request path this runs with caches cold (the neighbour search
+    # before it reads megabytes), where every cache line it writes costs a read from memory first
+    starts = np.empty(size, dtype=np.int32)
+    ends = np.empty(size, dtype=np.int32)
     tokens = 0
     i = 0
     while i < size:
@@ -124,14 +126,14 @@ def buckets(codes, classes_table, alpha_table, wide_classes, wide_alpha, marker_
             i += 1
     options = len(marker_ends)
     # each token's part: 0 the question, m the m-th option (the markers' ends at or before its start)
-    parts = np.zeros(tokens, dtype=np.int64)
+    parts = np.zeros(tokens, dtype=np.int32)
     m = 0
     for t in range(tokens):
         while m < options and marker_ends[m] <= starts[t]:
             m += 1
         parts[t] = m
     hashes = np.empty(tokens, dtype=np.uint64)
-    lengths = np.empty(tokens, dtype=np.int64)
+    lengths = np.empty(tokens, dtype=np.int32)
     for t in range(tokens):
         s, e = starts[t], ends[t]
         if classes[s] == _DIGIT:
@@ -222,33 +224,34 @@ def buckets(codes, classes_table, alpha_table, wide_classes, wide_alpha, marker_
             h = (h * prime + np.uint64(char_bytes[i + n - 1])) & _M
             columns[c] = (_mix((h + np.uint64(n << 29)) & _M) & mask) + offset
             c += 1
-    columns = np.sort(columns[:c])
-    unique = np.empty(c, dtype=np.int64)
-    counts = np.empty(c, dtype=np.int64)
+    columns = columns[:c]
+    columns.sort()
+    counts = np.empty(c, dtype=np.int32)
     u = -1
-    for i in range(c):
-        if u < 0 or columns[i] != unique[u]:
+    for i in range(c):  # the unique columns written over the sorted ones, each with its count
+        if u < 0 or columns[i] != columns[u]:
             u += 1
-            unique[u] = columns[i]
+            columns[u] = columns[i]
             counts[u] = 1
         else:
             counts[u] += 1
-    return unique[: u + 1], counts[: u + 1]
+    return columns[: u + 1], counts[: u + 1]
 
 
 @njit(cache=True, nogil=True)
-def predict(columns, counts, rows, table, intercept, n_features):
+def predict(columns, counts, rows, floats, ints, intercept, n_features):
     """One prompt's predicted quality per model, clipped to [0, 1]: the TF-IDF weights of its `columns` seen
-    `counts` times (each view L2-normalised on its own) times their coefficients. `table`'s rows are the seen
-    features' coefficients then IDF, `rows` each column's row in it."""
-    models = table.shape[1] - 1
+    `counts` times (each view L2-normalised on its own) times their coefficients. `floats` and `ints` are two views
+    of the lexical model's table (`routerd.learning.lexical.pack`): per row its IDF and scale (floats[r, 0:2]),
+    then its coefficients in units of the scale (ints[r, 8:]); `rows` is each column's row."""
+    models = len(intercept)
     size = len(columns)
     weights = np.empty(size, dtype=np.float32)
     split = size
     token_norm = np.float32(0.0)
     char_norm = np.float32(0.0)
     for i in range(size):
-        w = table[rows[columns[i]], models] * (np.float32(1.0) + np.log(np.float32(counts[i])))
+        w = floats[rows[columns[i]], 0] * (np.float32(1.0) + np.log(np.float32(counts[i])))
         weights[i] = w
         if columns[i] < n_features:
             token_norm += w * w
@@ -262,10 +265,10 @@ def predict(columns, counts, rows, table, intercept, n_features):
     for i in range(size):
         norm = token_norm if i < split else char_norm
         if norm > 0:
-            w = weights[i] / norm
-            row = table[rows[columns[i]]]
+            r = rows[columns[i]]
+            w = weights[i] / norm * floats[r, 1]
             for j in range(models):
-                out[j] += w * row[j]
+                out[j] += w * np.float32(ints[r, 8 + j])
     result = np.empty(models, dtype=np.float64)
     for j in range(models):
         value = np.float64(out[j]) + intercept[j]
@@ -281,4 +284,5 @@ def warm_up() -> None:
     # the text's arrays read-only, as np.frombuffer makes them: Numba types (and compiles) those apart
     text, chars = np.frombuffer(b"", dtype=np.uint32), np.frombuffer(b"  ", dtype=np.uint8)
     columns, counts = buckets(text, classes, alpha, classes[:0], alpha[:0], none, none, chars, 2, 0)
-    predict(columns, counts, np.zeros(4, dtype=np.int32), np.zeros((1, 2), dtype=np.float32), np.zeros(1), 2)
+    table = np.zeros((1, 16), dtype=np.uint8)
+    predict(columns, counts, np.zeros(4, dtype=np.int32), table.view(np.float32), table.view(np.int8), np.zeros(1), 2)

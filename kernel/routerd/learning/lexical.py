@@ -25,10 +25,13 @@ class LexicalQualityModel:
 
     `alpha` is the ridge penalty (larger: closer to each model's mean); `n_features` the width of each hashed view.
     A feature no training prompt has gets a coefficient of exactly 0 (the ridge solution is a combination of the
-    training rows), so only the others' are kept: `coef`, a dense float32 (seen features + 1) x models matrix
-    whose last row is zeros, stored beside each feature's IDF in one table, and `rows`, each feature's row in it
-    (the zero row when unseen). Predicting one prompt gathers its features' rows and takes one product; memory is
-    4 bytes per seen feature and model (plus one for the IDF), and 4 bytes per feature for `rows`.
+    training rows), so only the others' are kept, one row each in `table` (`pack`): the feature's IDF and a scale
+    (float32), then each model's coefficient as a multiple of the scale (int8, the row's largest at 127), and a
+    last row of zeros for every unseen feature; `rows` is each feature's row in it. Predicting one prompt reads
+    one row per feature of the prompt, a cache line for up to 56 models (on the request path the neighbour
+    search before it has usually pushed the table out of the caches: the float32 rows of 50 models took four
+    lines each). Memory: about 8 + models bytes per seen feature, and 4 per feature for `rows`. `coef` gives the
+    coefficients the rows hold (what both predictions use), as floats.
     """
 
     name = "lexical"
@@ -38,7 +41,8 @@ class LexicalQualityModel:
         self.vectorizer = PromptVectorizer(n_features=n_features)
         self.models: list[str] = []
         self.rows: np.ndarray | None = None
-        self._table: np.ndarray | None = None  # (seen features + 1) x (models + 1): coefficients, then IDF
+        self.table: np.ndarray | None = None  # see the class's docstring: (seen features + 1) x stride bytes
+        self._floats = self._ints = self.table
         self.intercept: np.ndarray | None = None
 
     def fit(
@@ -58,47 +62,71 @@ class LexicalQualityModel:
         seen = np.flatnonzero(np.diff(features.tocsc().indptr))  # the features some training prompt has
         self.rows = np.full(features.shape[1], len(seen), dtype=np.int32)
         self.rows[seen] = np.arange(len(seen), dtype=np.int32)
-        # one table for both: each row's coefficients, then its feature's IDF (the zero row: an unseen feature's,
-        # the same for all), so the request path fetches both in one gather
         idf = self.vectorizer.idf
         assert idf is not None
-        self._table = np.zeros((len(seen) + 1, len(self.models) + 1), dtype=np.float32)
-        self._table[:-1, -1] = idf[seen]
-        self._table[-1, -1] = np.log(1 + len(prompts)) + 1
+        coef = np.zeros((len(seen) + 1, len(self.models)), dtype=np.float32)  # the last row: unseen features'
         self.intercept = column_means(scores)
         for j in range(len(self.models)):
             known = ~np.isnan(scores[:, j])
             if known.any():
                 weight = None if weights is None else weights[known, j]
-                coef, self.intercept[j] = _ridge(features[known], scores[known, j], self.alpha, weight, stop=stop)
-                self._table[:-1, j] = coef[seen]
+                found, self.intercept[j] = _ridge(features[known], scores[known, j], self.alpha, weight, stop=stop)
+                coef[:-1, j] = found[seen]
+        self.table = pack(coef, np.append(idf[seen], np.log(1 + len(prompts)) + 1))
+        self._floats, self._ints = self.table.view(np.float32), self.table.view(np.int8)  # what predict_one reads
         compiled.warm_up()  # here, in the training thread, not at a request's first prediction
         return self
 
     @property
     def coef(self) -> np.ndarray | None:
-        """The coefficients, one row per seen feature and a last row of zeros for every unseen one."""
-        return None if self._table is None else self._table[:, :-1]
+        """The coefficients as the table holds them (float32), one row per seen feature and a last row of zeros
+        for every unseen one."""
+        return None if self.table is None else unpack(self.table, len(self.models))
 
     def predict(self, prompts: Sequence[str]) -> np.ndarray:
-        if self.coef is None or self.intercept is None:
+        coef = self.coef
+        if coef is None or self.intercept is None:
             raise RuntimeError("the model is not fitted")
         if len(prompts) == 1:
             return self.predict_one(prompts[0])[None, :]
         features = self.vectorizer.transform(prompts)
         assert self.rows is not None
         remapped = sparse.csr_matrix(
-            (features.data, self.rows[features.indices], features.indptr), shape=(features.shape[0], len(self.coef))
+            (features.data, self.rows[features.indices], features.indptr), shape=(features.shape[0], len(coef))
         )  # unseen features all land on the zero row
-        return np.clip(remapped @ self.coef + self.intercept, 0.0, 1.0)
+        return np.clip(remapped @ coef + self.intercept, 0.0, 1.0)
 
     def predict_one(self, prompt: str) -> np.ndarray:
         """One prompt's predicted quality per model: the request path (no sparse matrix; one compiled call for
         the features, one for the prediction)."""
-        if self._table is None or self.intercept is None or self.rows is None:
+        if self.table is None or self.intercept is None or self.rows is None:
             raise RuntimeError("the model is not fitted")
         columns, counts = self.vectorizer._buckets(prompt)
-        return compiled.predict(columns, counts, self.rows, self._table, self.intercept, self.vectorizer.n_features)
+        return compiled.predict(
+            columns, counts, self.rows, self._floats, self._ints, self.intercept, self.vectorizer.n_features
+        )
+
+
+def pack(coef: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """The table of `LexicalQualityModel`: per row (feature) its IDF and scale as float32, then its coefficients
+    (`coef`, rows x models) divided by the scale and rounded to int8; rows padded to a multiple of 16 bytes."""
+    rows, models = coef.shape
+    stride = -(-(8 + models) // 16) * 16
+    table = np.zeros((rows, stride), dtype=np.uint8)
+    scale = (np.abs(coef).max(axis=1, initial=0.0) / 127).astype(np.float32)
+    quantised = np.zeros(coef.shape, dtype=np.int8)
+    nonzero = scale > 0
+    quantised[nonzero] = np.rint(coef[nonzero] / scale[nonzero, None]).astype(np.int8)
+    table[:, 0:4] = np.ascontiguousarray(idf, dtype=np.float32).view(np.uint8).reshape(rows, 4)
+    table[:, 4:8] = scale.view(np.uint8).reshape(rows, 4)
+    table[:, 8 : 8 + models] = quantised.view(np.uint8)
+    return table
+
+
+def unpack(table: np.ndarray, models: int) -> np.ndarray:
+    """The coefficients `table` holds, as float32 (rows x models)."""
+    scale = np.ascontiguousarray(table[:, 4:8]).view(np.float32)  # (rows, 1)
+    return table[:, 8 : 8 + models].view(np.int8).astype(np.float32) * scale
 
 
 def _ridge(

@@ -83,7 +83,7 @@ def prompt_columns(prompt: str, n_features: int) -> tuple[np.ndarray, np.ndarray
         tokens = reference_hashes(clipped).astype(np.uint64) & mask
         chars = (char_ngram_hashes(prompt).astype(np.uint64) & mask) + np.uint64(n_features)
         columns, counts = np.unique(np.concatenate([tokens, chars]), return_counts=True)
-        return columns.astype(np.int64), counts
+        return columns.astype(np.int64), counts.astype(np.int32)  # the compiled path's types
     codes = np.frombuffer(lowered.encode("utf-32-le"), dtype=np.uint32)
     starts = ends = _NO_MARKERS
     if "\n" in clipped:
