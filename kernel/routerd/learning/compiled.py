@@ -9,7 +9,7 @@ for a 300-character prompt on two shared cores, 1 ms at p99); compiled, it is on
 Python's lock, so a training thread vectorising thousands of prompts leaves the event loop free.
 
 Hashes are polynomial in ``BASE`` modulo 2**32 (kept in 64-bit integers and masked), then MurmurHash3's finaliser.
-Numba compiles each function at its first call (a second or two) and keeps the machine code in its cache
+Numba compiles each function at its first call (about 15 s on two shared cores) and keeps the machine code in its cache
 (``__pycache__`` beside this file, or ``NUMBA_CACHE_DIR``), so later processes load it; `warm_up` compiles
 them ahead, as the learned scorer's training thread does before a model is published.
 """
@@ -22,8 +22,7 @@ from numba import njit
 from routerd.learning.token_view import BASE, character_tables, string_hash
 
 _M = np.uint64(0xFFFFFFFF)
-_SEPARATOR, _LETTER, _DIGIT, _MARK = 0, 1, 2, 3
-PLANE = 0x10000
+_SEPARATOR, _LETTER, _DIGIT, _MARK = 0, 1, 2, 3  # the classes of `character_tables`
 # A polynomial hash extends to the right: hash(a + b) = hash(a) + hash(b) * BASE**len(a) (mod 2**32).
 _N = string_hash("N")
 _NN = string_hash("NN")
