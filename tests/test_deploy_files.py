@@ -356,6 +356,8 @@ def test_dockerfile_runtime_stage(final_stage):
     assert only(final_stage, "EXPOSE").args.split() == [str(IMAGE_PORT)]
     env = dockerfile_env(final_stage)
     assert env["ROUTERD__DATA_DIR"] == "/data"
+    # site-packages is not writable by the user: Numba keeps the compiled featuriser on the volume
+    assert env["NUMBA_CACHE_DIR"].startswith("/data/")
     volumes = only(final_stage, "VOLUME").args
     volumes_list = exec_form(volumes) if volumes.startswith("[") else volumes.split()
     assert "/data" in volumes_list
