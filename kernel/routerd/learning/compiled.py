@@ -80,10 +80,10 @@ def buckets(codes, classes_table, alpha_table, wide_classes, wide_alpha, marker_
     columns in [n_features, 2 n_features).
 
     `codes`: the lower-cased, clipped prompt's code points; a code point beyond the Basic Multilingual Plane takes
-    its class and letterhood from `wide_classes` / `wide_alpha` (one per code point, given only when there is one:
-    empty arrays otherwise; see `needs_wide`). `marker_starts` / `marker_ends`: where each multiple-choice option's
-    marker is. `char_bytes`: the UTF-8 bytes of the text the character n-grams read. `length_bucket`: the
-    ``length:`` token's number.
+    its class and letterhood from `wide_classes` / `wide_alpha` (one per code point, given only when there is one,
+    empty arrays otherwise: `text_features.prompt_columns` decides). `marker_starts` / `marker_ends`: where each
+    multiple-choice option's marker is. `char_bytes`: the UTF-8 bytes of the text the character n-grams read.
+    `length_bucket`: the ``length:`` token's number.
     """
     size = len(codes)
     base = np.uint64(BASE)
@@ -201,10 +201,7 @@ def buckets(codes, classes_table, alpha_table, wide_classes, wide_alpha, marker_
                 count += 1
             t += 1
         first = t
-        power = np.uint64(1)
-        for _ in range(7):  # len("oshape:")
-            power = (power * base) & _M
-        h, _ = _extend(np.uint64(_OSHAPE), power, shape_codes, count)
+        h, _ = _extend(np.uint64(_OSHAPE), up[7], shape_codes, count)  # 7: len("oshape:")
         columns[c] = _mix(h) & mask
         c += 1
     columns[c] = _mix(_decimal_hash(_OPTIONS, 8, options)) & mask

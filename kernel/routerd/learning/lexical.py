@@ -42,7 +42,8 @@ class LexicalQualityModel:
         self.models: list[str] = []
         self.rows: np.ndarray | None = None
         self.table: np.ndarray | None = None  # see the class's docstring: (seen features + 1) x stride bytes
-        self._floats = self._ints = self.table
+        self._floats: np.ndarray | None = None  # two views of `table`, what predict_one reads (set by fit)
+        self._ints: np.ndarray | None = None
         self.intercept: np.ndarray | None = None
 
     def fit(
@@ -73,7 +74,7 @@ class LexicalQualityModel:
                 found, self.intercept[j] = _ridge(features[known], scores[known, j], self.alpha, weight, stop=stop)
                 coef[:-1, j] = found[seen]
         self.table = pack(coef, np.append(idf[seen], np.log(1 + len(prompts)) + 1))
-        self._floats, self._ints = self.table.view(np.float32), self.table.view(np.int8)  # what predict_one reads
+        self._floats, self._ints = self.table.view(np.float32), self.table.view(np.int8)
         compiled.warm_up()  # here, in the training thread, not at a request's first prediction
         return self
 
@@ -84,11 +85,11 @@ class LexicalQualityModel:
         return None if self.table is None else unpack(self.table, len(self.models))
 
     def predict(self, prompts: Sequence[str]) -> np.ndarray:
-        coef = self.coef
-        if coef is None or self.intercept is None:
-            raise RuntimeError("the model is not fitted")
         if len(prompts) == 1:
             return self.predict_one(prompts[0])[None, :]
+        coef = self.coef  # the whole table as floats: for a batch only
+        if coef is None or self.intercept is None:
+            raise RuntimeError("the model is not fitted")
         features = self.vectorizer.transform(prompts)
         assert self.rows is not None
         remapped = sparse.csr_matrix(
@@ -99,7 +100,7 @@ class LexicalQualityModel:
     def predict_one(self, prompt: str) -> np.ndarray:
         """One prompt's predicted quality per model: the request path (no sparse matrix; one compiled call for
         the features, one for the prediction)."""
-        if self.table is None or self.intercept is None or self.rows is None:
+        if self._floats is None or self.intercept is None or self.rows is None:
             raise RuntimeError("the model is not fitted")
         columns, counts = self.vectorizer._buckets(prompt)
         return compiled.predict(
