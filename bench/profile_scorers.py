@@ -17,7 +17,7 @@ import datetime as dt
 import time
 
 from routerd import ModelInfo, PromptFeatures
-from routerd.profiling import CategoryProfile, ProfileIndex, RuntimeProfile
+from routerd_profiling import CategoryProfile, ProfileIndex, RuntimeProfile
 from routerd_scorers.profiles import ProfilesScorer
 from routerd_scorers.size_fit import SizeFitScorer
 from routerd_scorers.speed import SpeedScorer

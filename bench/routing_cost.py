@@ -3,7 +3,7 @@
     .venv/bin/python bench/routing_cost.py [--models 4 50] [--requests 1000] [--rounds 5]
 
 In-process gateways (bench/routing_gateway.py), the same fake catalog, the same prompts, `Router.decide` timed
-(prompt features, candidates, every scorer, the combination, the audit log's in-memory record):
+(prompt features, candidates, every scorer, the combination; the decision log's record is the request path's):
 
 - ``before``: the default plugins without `learned` and `benchmarks` (the routing of main before them);
 - ``after, nothing to say``: with both, the learned scorer untrained (no outcomes) and no benchmark figures
@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import routing_gateway as rg
 
 from routerd.routing.features import extract_features
-from routerd.schemas.catalog import ANONYMOUS
 
 SETUPS = ("before", "after, nothing to say", "after, trained")
 
@@ -45,7 +44,7 @@ async def _round(router, chats) -> tuple[float, list[float]]:
         samples = []
         for chat in chats:
             started = time.perf_counter()
-            await router.decide(chat, pinned=None, preference=0.5, principal=ANONYMOUS)
+            await router.decide(chat, pinned=None, preference=0.5)
             samples.append(time.perf_counter() - started)
         return (time.thread_time() - cpu) / len(chats), samples
     finally:
@@ -78,7 +77,7 @@ async def measure(models: int, texts: list[str], train: list[str], rounds: int) 
         rg.train_learned(trained.scorer("learned"), names, train, texts)
         for gateway in gateways.values():  # warm up
             for chat in chats[:50]:
-                await gateway.router.decide(chat, pinned=None, preference=0.5, principal=ANONYMOUS)
+                await gateway.router.decide(chat, pinned=None, preference=0.5)
         cpu: dict[str, list[float]] = {name: [] for name in SETUPS}
         wall: dict[str, list[np.ndarray]] = {name: [] for name in SETUPS}
         for _ in range(rounds):

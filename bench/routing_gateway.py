@@ -11,9 +11,11 @@ to say the way their background jobs would give it to them.
   as its trainer does; the request prompts' vectors put in its embedding cache ("the embedding excluded").
 - `publish_figures`: benchmark records for every model stored as a sync stores them, then the scorer's refresh.
 - `timed`: p50 and p99 of `Router.decide` over prompts, best of rounds, the garbage collector paused; with
-  `outcomes`, each decision's outcome is shown to the scorers that learn after it (untimed), as the gateway's
-  decision log does when a request ends, so that `diversity` and `speed` route with the history they would have
-  (a full window of picks, a latency per model) and their state changes between decisions as in service.
+  `learners` (`Bench.learners`), each decision's outcome is shown to the learners after it (untimed), as the
+  gateway's decision log does when a request ends, so that `diversity` and `speed` route with the history they
+  would have (a full window of picks, a latency per model) and their state changes between decisions as in
+  service. (`Router.decide` returns the decision; remembering it in the decision log is the request path's next
+  step, not timed here.)
 """
 
 from __future__ import annotations
@@ -24,15 +26,14 @@ import json
 import random
 import tempfile
 import time
+from collections.abc import Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
 
-from routerd.benchmarks.repository import BenchmarkRepository
 from routerd.gateway import Gateway
-from routerd.jobs.decision_log import learn
-from routerd.schemas.catalog import ANONYMOUS, BenchmarkRecord, Outcome
+from routerd.schemas.catalog import BenchmarkRecord, Outcome
 from routerd.schemas.openai import ChatRequest, Message
 from routerd.testing import FAKE_PLUGIN, make_settings
 
@@ -92,12 +93,17 @@ class Bench:
         assert self.gateway is not None
         return self.gateway.plugins.registry.scorers[name]
 
+    def learners(self) -> list:
+        """The registered learners, which the decision log shows every outcome to."""
+        assert self.gateway is not None
+        return list(self.gateway.plugins.registry.learners.values())
+
 
 def train_learned(scorer, names: list[str], train_prompts: list[str], queries: list[str], index: int = 0) -> None:
     """Publish a trained state for `names` into the learned scorer (and, with `index`, a neighbour index of that
     many entries, the queries' vectors cached)."""
-    from routerd.learning.lexical import LexicalQualityModel
-    from routerd.learning.neighbours import NeighbourQualityModel
+    from routerd_learned.learning.lexical import LexicalQualityModel
+    from routerd_learned.learning.neighbours import NeighbourQualityModel
     from routerd_learned.training import Trained
 
     rng = np.random.default_rng(0)
@@ -136,12 +142,20 @@ async def publish_figures(bench: Bench, names: list[str]) -> None:
                                 ("musr", 25), ("arena_elo", 1400)):  # fmt: skip
             value = round(rng.uniform(0.2, 1) * high, 2)
             records.append(BenchmarkRecord("bench_source", name, benchmark, value, dt.datetime.now(dt.UTC)))
-    await BenchmarkRepository(bench.gateway.database).replace_source("bench_source", records)
+    await bench.gateway.benchmark_store.replace_source("bench_source", records)
     await bench.scorer("benchmarks").refresh()
 
 
-async def timed(router, chats: list[ChatRequest], rounds: int, outcomes: bool = False) -> tuple[float, float, float]:
-    """(p50, p99, mean) microseconds of `Router.decide`, the best round by p99 (`outcomes`: see the module)."""
+async def learn(learners: Iterable, outcome: Outcome) -> None:
+    """Show `outcome` to every learner, as the decision log does when a request ends."""
+    for learner in learners:
+        await learner.learn(outcome)
+
+
+async def timed(
+    router, chats: list[ChatRequest], rounds: int, learners: Iterable | None = None
+) -> tuple[float, float, float]:
+    """(p50, p99, mean) microseconds of `Router.decide`, the best round by p99 (`learners`: see the module)."""
     best: tuple[float, float, float] | None = None
     rng = random.Random(1)
     for _ in range(rounds):
@@ -151,11 +165,10 @@ async def timed(router, chats: list[ChatRequest], rounds: int, outcomes: bool = 
         try:
             for chat in chats:
                 started = time.perf_counter()
-                decision = await router.decide(chat, pinned=None, preference=0.5, principal=ANONYMOUS)
+                decision = await router.decide(chat, pinned=None, preference=0.5)
                 samples.append(time.perf_counter() - started)
-                if outcomes:
-                    outcome = outcome_of(decision.chosen, decision.record.features, decision.record.id, rng)
-                    await learn(router.scorers.values(), outcome)
+                if learners is not None:
+                    await learn(learners, outcome_of(decision.chosen, decision.features, decision.id, rng))
         finally:
             gc.enable()
         values = np.array(samples) * 1e6

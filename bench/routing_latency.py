@@ -10,10 +10,11 @@ embedding call is excluded, and reported on its own line. Lines, each p50 and p9
 (the request path decides one prompt at a time), best of `--rounds` rounds:
 
 - the learned scorer's ``score()`` alone: lexical; lexical + neighbours;
-- the whole decision, ``Router.decide`` (prompt features, candidates, every scorer, the combination, the audit
-  log's in-memory record): learned with the lexical model only, then with the neighbour index too; after each
-  decision (untimed) its outcome goes to the scorers that learn, as when a request ends in the gateway, so
-  ``diversity`` has its window of picks and ``speed`` a latency per model, changing between decisions;
+- the whole decision, ``Router.decide`` (prompt features, candidates, every scorer, the combination; the decision
+  log's in-memory record, the request path's next step, is no longer part of it): learned with the lexical model
+  only, then with the neighbour index too; after each decision (untimed) its outcome goes to the learners, as
+  when a request ends in the gateway, so ``diversity`` has its window of picks and ``speed`` a latency per model,
+  changing between decisions;
 - embedding one prompt, on its own: all-MiniLM-L6-v2 (with the extra ``embeddings``), and the gateway's
   embedder (``routing.embed_model``) against the in-process fake backend, i.e. the dispatcher path alone.
 
@@ -47,8 +48,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import routing_gateway as rg
 
-from routerd.jobs.decision_log import learn
-from routerd.routing import Needs
 from routerd.routing.features import extract_features
 from routerd.routing.scoring import combine
 
@@ -92,7 +91,7 @@ async def main_async(args) -> int:
         features = [extract_features(c) for c in chats]
         rows = []
         rows.append(("learned score(), lexical", await _scored(learned, features, infos, args.rounds)))
-        lexical_decision = await rg.timed(gateway.router, chats, args.rounds, outcomes=True)
+        lexical_decision = await rg.timed(gateway.router, chats, args.rounds, learners=bench.learners())
         started = time.perf_counter()
         rg.train_learned(learned, names, train, queries, index=args.index)
         kind = type(learned.trained.neighbours.index.index).__name__
@@ -104,10 +103,10 @@ async def main_async(args) -> int:
             )
         )
         rows.append(("Router.decide, learned lexical", lexical_decision[:2]))
-        neighbour_decision = await rg.timed(gateway.router, chats, args.rounds, outcomes=True)
+        neighbour_decision = await rg.timed(gateway.router, chats, args.rounds, learners=bench.learners())
         rows.append((f"Router.decide, learned lexical + neighbours ({args.index:,})", neighbour_decision[:2]))
         search_rows = _searches(args.search_sizes)
-        stage_rows = await _stages(gateway.router, learned, chats) if args.stages else []
+        stage_rows = await _stages(gateway.router, learned, chats, bench.learners()) if args.stages else []
         explained = learned.trained is not None and (await learned.score(features[0], infos))
         reason = next(iter(explained.values())).reason if explained else "-"
 
@@ -159,7 +158,7 @@ def _searches(sizes: list[int], queries: int = 1000) -> list[tuple[str, tuple[fl
     """p50 and p99 of one-prompt searches: the neighbour model's own index for each size, and an exact one."""
     import faiss
 
-    from routerd.learning.neighbours import VectorIndex, normalise
+    from routerd_learned.learning.neighbours import VectorIndex, normalise
 
     rng = np.random.default_rng(1)
     centres = rng.normal(size=(256, rg.DIMENSION)).astype(np.float32)
@@ -194,10 +193,10 @@ def _searches(sizes: list[int], queries: int = 1000) -> list[tuple[str, tuple[fl
     return rows
 
 
-async def _stages(router, learned, chats) -> list[tuple[str, tuple[float, float]]]:
-    """`Router.decide`'s steps one at a time, as it takes them (pinning and the audit record left out), and the
-    learned scorer's two predictions timed where it makes them; two passes, the second reported. Each decision's
-    outcome goes to the scorers that learn after it, as in `rg.timed`."""
+async def _stages(router, learned, chats, learners) -> list[tuple[str, tuple[float, float]]]:
+    """`Router.decide`'s steps one at a time, as it takes them (pinning left out), and the learned scorer's two
+    predictions timed where it makes them; two passes, the second reported. Each decision's outcome goes to the
+    learners after it, as in `rg.timed`."""
     trained = learned.trained
     lexical, neighbours = trained.lexical, trained.neighbours
     times: dict[str, list[float]] = {}
@@ -224,10 +223,7 @@ async def _stages(router, learned, chats) -> list[tuple[str, tuple[float, float]
                 features = extract_features(chat)
                 times.setdefault("prompt features", []).append(time.perf_counter() - started)
                 started = time.perf_counter()
-                needs = Needs(
-                    vision=features.needs_vision, tools=features.needs_tools, prompt_tokens=features.prompt_tokens
-                )
-                fit, _ = router.candidates(needs)
+                fit, _ = router.candidates(router.needs(chat, features))
                 infos = [e.info for e in fit]
                 times.setdefault("candidates", []).append(time.perf_counter() - started)
                 opinions = {}
@@ -239,7 +235,7 @@ async def _stages(router, learned, chats) -> list[tuple[str, tuple[float, float]
                 ranked = combine(fit, opinions, 0.5)
                 times.setdefault("combination", []).append(time.perf_counter() - started)
                 times.setdefault("all of the above", []).append(time.perf_counter() - begun)
-                await learn(router.scorers.values(), rg.outcome_of(ranked[0].entry, features, "stages", rng))
+                await rg.learn(learners, rg.outcome_of(ranked[0].entry, features, "stages", rng))
     finally:
         gc.enable()
         del lexical.predict_one, neighbours.predict_with_support  # the class's methods again

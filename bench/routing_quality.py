@@ -18,12 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from routerd.learning import DEFAULT_SCORER
-from routerd.learning.dataset import read_scored_prompts, split
-from routerd.learning.evaluation import evaluate
-from routerd.learning.lexical import LexicalQualityModel
-from routerd.learning.neighbours import CachedEmbedder, NeighbourQualityModel
-from routerd.learning.scorers import CombinedQualityModel, embeddings_installed, resolve_scorer
+from routerd_learned.learning import DEFAULT_SCORER
+from routerd_learned.learning.dataset import read_scored_prompts, split
+from routerd_learned.learning.evaluation import evaluate
+from routerd_learned.learning.lexical import LexicalQualityModel
+from routerd_learned.learning.neighbours import CachedEmbedder, NeighbourQualityModel
+from routerd_learned.learning.scorers import CombinedQualityModel, embeddings_installed, resolve_scorer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "routing" / "routellm_mmlu_gsm8k.jsonl"
 TARGET_APGR = 0.70
@@ -49,7 +49,7 @@ def main() -> int:
 
     models = {"lexical": LexicalQualityModel}
     if embeddings_installed():
-        from routerd.learning.neighbours import SentenceTransformerEmbedder
+        from routerd_learned.learning.neighbours import SentenceTransformerEmbedder
 
         embedder = CachedEmbedder(SentenceTransformerEmbedder(), args.embedding_cache)
         started = time.perf_counter()

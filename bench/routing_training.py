@@ -26,15 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import routing_gateway as rg
 
-from routerd.schemas.catalog import ANONYMOUS
-
 
 async def _decide_while(router, chats, running) -> tuple[list[float], list[float]]:
     decisions, lags = [], []
     i = 0
     while running():
         started = time.perf_counter()
-        await router.decide(chats[i % len(chats)], pinned=None, preference=0.5, principal=ANONYMOUS)
+        await router.decide(chats[i % len(chats)], pinned=None, preference=0.5)
         decisions.append(time.perf_counter() - started)
         i += 1
         before = time.perf_counter()
@@ -65,7 +63,7 @@ async def main_async(args) -> int:
         gateway = await bench.start(4, {"learned": learned_settings})
         learned = bench.scorer("learned")
         for chat in chats[:20]:  # warm-up (first calls compile and import), not measured
-            await gateway.router.decide(chat, pinned=None, preference=0.5, principal=ANONYMOUS)
+            await gateway.router.decide(chat, pinned=None, preference=0.5)
         training = await _decide_while(gateway.router, chats, lambda: learned.trained is None)
         seconds = time.perf_counter() - started
         deadline = time.perf_counter() + min(seconds, 10.0)

@@ -1,4 +1,5 @@
-"""Helpers of the profiling tests: waiting for profiles through the admin API, as a user would."""
+"""Helpers of the profiling tests: waiting for profiles through the admin API, as a user would, and the
+``profiling`` plugin's background job in an app (`profiling_job`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from routerd.testing import TEST_ADMIN_KEY
 ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
 SHORT_SUITE = Path(__file__).parent / "data" / "short_suite.toml"
 CATEGORIES = {"math", "reasoning", "coding", "creativity", "general"}
+
+
+def profiling_job(app: Any) -> Any:
+    """The background profiling job the ``profiling`` plugin registered in `app` (its `profiler`, `rounds`)."""
+    return app.state.gateway.plugins.registry.jobs["profiling"]
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 60.0, step: float = 0.1) -> Any:

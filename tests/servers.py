@@ -54,7 +54,8 @@ class ReplayState:
     models: list[str] = field(default_factory=lambda: ["replay-small", "replay-large"])
     # model -> more fields of its /v1/models entry (llama-server's `meta`, OpenRouter's `architecture`, ...)
     model_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # model -> ok | error400 | error404 | error500 | malformed | die | slow | stall_first | stall | cut |
+    # model -> ok | error400 | error404 | error500 | malformed | die | slow | stall_first | stall | cut | tools |
+    # tools_forever (calls `tool_calls` whatever the conversation holds) |
     # no_stream_options (a 400 for a body with stream_options, as Azure OpenAI API versions before 2024-07 answer) |
     # no_reasoning (OpenAI's 400 for reasoning_effort sent to a model that does not reason)
     behaviour: dict[str, str] = field(default_factory=dict)
@@ -68,6 +69,10 @@ class ReplayState:
     fail_on: dict[str, list[str]] = field(default_factory=dict)
     disconnected_at: float | None = None
     down: bool = False
+    # behaviour "tools": a request with tools gets, each time its last message is not a tool result, a call of
+    # each of these (name, arguments), as OpenAI's API answers one (finish_reason "tool_calls"); after the
+    # results, the answer quotes them
+    tool_calls: list[tuple[str, str]] = field(default_factory=list)
 
 
 REASONING_DETAILS = {
@@ -144,6 +149,20 @@ def replay_app(state: ReplayState) -> web.Application:
             return web.json_response({"error": {"message": "model not found", "type": "not_found"}}, status=404)
         if behaviour == "malformed":
             return web.Response(text="<html>502 Bad Gateway</html>", content_type="application/json")
+        if behaviour in ("tools", "tools_forever") and body.get("tools") and not body.get("stream"):
+            messages = body.get("messages") or [{}]
+            if messages[-1].get("role") != "tool" or behaviour == "tools_forever":
+                calls = [
+                    {"id": f"call_{i}_{len(state.requests)}", "type": "function",
+                     "function": {"name": name, "arguments": arguments}}
+                    for i, (name, arguments) in enumerate(state.tool_calls)
+                ]  # fmt: skip
+                answer = completion(model, "")
+                answer["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": calls}
+                answer["choices"][0]["finish_reason"] = "tool_calls"
+                return web.json_response(answer)
+            results = [m.get("content") for m in messages if m.get("role") == "tool"]
+            return web.json_response(completion(model, "The tools said: " + " | ".join(map(str, results))))
         if not body.get("stream"):
             answer = completion(model, state.reply)
             if state.reasoning:

@@ -20,14 +20,16 @@ from sqlalchemy import func, select, text
 
 from leaderboard_replay import ARENA_ASSET, ARENA_LATEST, LeaderboardState, leaderboard_row, leaderboard_server
 from routerd import BenchmarkRecord
-from routerd.benchmarks import BENCHMARKS, BenchmarkIndex, ModelMatcher, match_model, merge, parse, screen
-from routerd.benchmarks.download import SourceUnavailable
-from routerd.benchmarks.fields import allowed_benchmarks
 from routerd.config import BenchmarkSettings
 from routerd.db.database import Database
 from routerd.db.models import BenchmarkRecordRow, SyncStatusRow
 from routerd.jobs.benchmark_sync import SYNC_LOCK_ID, BenchmarkSync
+from routerd.stores import BENCHMARKS
+from routerd.stores.benchmark_screening import allowed_benchmarks, screen
 from routerd.testing import FAKE_PLUGIN, TEST_ADMIN_KEY, build_app
+from routerd.toolkit import SourceUnavailable
+from routerd_benchmarks.matching import ModelMatcher, match_model, parse
+from routerd_benchmarks.merge import BenchmarkIndex, merge
 from routerd_hf_leaderboard import HFLeaderboard
 from routerd_lmsys_arena import ArenaLeaderboard
 

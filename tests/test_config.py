@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
-from routerd.config import LEGACY_ENVIRONMENT, effective, load_settings
+from routerd.config import LEGACY_ENVIRONMENT, UNSUPPORTED_ENVIRONMENT, effective, load_settings
 from routerd.errors import ConfigError
 
 
@@ -44,9 +45,7 @@ def test_config_file_from_environment_variable(tmp_path):
         ("ROUTER_EXTERNAL_MODEL_NAME", "team-gpt", lambda s: s.routing.external_model_name),
         ("ROUTER_PINNED_MODEL", "qwen2.5:7b", lambda s: s.routing.pinned_model),
         ("ROUTER_GENERATION_TIMEOUT", "42.5", lambda s: s.dispatch.generation_timeout),
-        ("ROUTER_CACHE_RESPONSE_MAX_SIZE", "77", lambda s: s.cache.response_max_size),
         ("ROUTER_EMBED_MODEL", "nomic-embed-text", lambda s: s.routing.embed_model),
-        ("ROUTER_RATE_LIMIT_ENABLED", "true", lambda s: s.rate_limit.enabled),
         ("ROUTER_BENCHMARK_SOURCES", "hf_leaderboard, lmsys_arena", lambda s: s.benchmarks.sources),
         ("ROUTER_PROVIDER", "llama_cpp", lambda s: s.backends.provider),
     ],
@@ -55,8 +54,6 @@ def test_legacy_variables_set_their_keys(variable, value, read):
     settings = load_settings(None, environ={variable: value})
     expected = {
         "ROUTER_GENERATION_TIMEOUT": 42.5,
-        "ROUTER_CACHE_RESPONSE_MAX_SIZE": 77,
-        "ROUTER_RATE_LIMIT_ENABLED": True,
         "ROUTER_BENCHMARK_SOURCES": ["hf_leaderboard", "lmsys_arena"],
         "ROUTER_PROVIDER": ["llamacpp"],
     }.get(variable, value)
@@ -78,13 +75,21 @@ def test_plugin_variables_land_in_plugin_tables():
     assert settings.sources["plugins.ollama.url"] == "environment variable ROUTER_OLLAMA_URL"
 
 
-def test_every_required_legacy_variable_is_mapped():
+def test_every_required_legacy_variable_is_mapped_or_said_to_be_ignored():
     required = """ROUTER_PROVIDER ROUTER_OLLAMA_URL ROUTER_LLAMA_CPP_URL ROUTER_OPENAI_BASE_URL
     ROUTER_OPENAI_API_KEY ROUTER_MODEL_PREFIX ROUTER_PINNED_MODEL ROUTER_GENERATION_TIMEOUT
     ROUTER_EXTERNAL_MODEL_NAME ROUTER_ADMIN_API_KEY ROUTER_QUALITY_PREFERENCE ROUTER_CACHE_RESPONSE_MAX_SIZE
     ROUTER_JUDGE_ENABLED ROUTER_JUDGE_MODEL ROUTER_JUDGE_BASE_URL ROUTER_JUDGE_API_KEY ROUTER_EMBED_MODEL
     ROUTER_BENCHMARK_SOURCES ROUTER_RATE_LIMIT_ENABLED ROUTER_DATABASE_URL""".split()
-    assert set(required) <= set(LEGACY_ENVIRONMENT)
+    assert set(required) <= set(LEGACY_ENVIRONMENT) | set(UNSUPPORTED_ENVIRONMENT)
+
+
+@pytest.mark.parametrize("variable", sorted(UNSUPPORTED_ENVIRONMENT))
+def test_a_legacy_variable_routerd_has_no_setting_for_is_ignored_with_a_warning(variable, caplog):
+    with caplog.at_level(logging.WARNING, logger="routerd.config"):
+        settings = load_settings(None, environ={variable: "1"})
+    assert settings == load_settings(None, environ={})
+    assert any(variable in record.getMessage() and "ignored" in record.getMessage() for record in caplog.records)
 
 
 @pytest.mark.parametrize(
@@ -95,7 +100,8 @@ def test_every_required_legacy_variable_is_mapped():
         ('[server]\nport = "x"\n', {}, "server.port", "expected `int`"),
         ("[server]\nport = 70000\n", {}, "server.port", "<= 65535"),
         ("", {"ROUTER_QUALITY_PREFERENCE": "1.5"}, "routing.quality_preference", "<= 1"),
-        ("", {"ROUTER_RATE_LIMIT_ENABLED": "maybe"}, "rate_limit.enabled", "expected `bool`"),
+        ("", {"ROUTERD__CACHE__SAMPLED": "maybe"}, "cache.sampled", "expected `bool`"),
+        ('[skills]\noffer = "sometimes"\n', {}, "skills.offer", "expected one of"),
         ("[plugins]\nollama = 3\n", {}, "plugins", "must be a table"),
     ],
 )

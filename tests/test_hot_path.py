@@ -14,11 +14,11 @@ import pytest
 from aiohttp.streams import StreamReader
 from litestar.testing import TestClient
 
-import routerd.api.streaming as streaming
+import routerd.pipeline.streaming as streaming
 from routerd.signature import Signature
 from routerd.testing import build_app
 from routerd.testing.fake_backend import FAKE_PLUGIN
-from routerd.upstream.http import sse_events
+from routerd.toolkit.http import sse_events
 
 POST_ENDPOINTS = ["/v1/chat/completions", "/v1/embeddings"]
 
@@ -432,7 +432,7 @@ def test_the_diversity_scorer_reuses_contributions_only_while_they_hold():
 def test_usage_estimates_count_the_chat_templates_tokens_too():
     """For a backend that reports no usage (llama-cpp-python's streams): four characters a token, plus three per
     message and three before the reply, so a greeting is not one token."""
-    from routerd.api.streaming import estimate_usage
+    from routerd.pipeline.streaming import estimate_usage
     from routerd.schemas.openai import ChatRequest, Message
 
     hi = estimate_usage(ChatRequest(messages=[Message(role="user", content="Hi!")]), "Hello there, friend")

@@ -64,7 +64,7 @@ def judge_app(tmp_path, base_url: str, **settings) -> Iterator[tuple[TestClient,
     table = {"enabled": True, "model": "gpt-judge", "base_url": base_url, "api_key": "sk-test-judge", **settings}
     app = build_app(tmp_path, {"plugins": {"judge": table}})
     with TestClient(app) as client:
-        yield client, app.state.gateway.plugins.registry.scorers["judge"]
+        yield client, app.state.gateway.plugins.registry.judges["judge"]
 
 
 @contextlib.contextmanager
@@ -224,7 +224,7 @@ def test_long_texts_are_cut_for_the_judge(tmp_path):
 # -- the plugin ------------------------------------------------------------------------------
 def test_off_unless_enabled_even_when_configured(tmp_path, caplog):
     app = build_app(tmp_path, {"plugins": {"judge": {"model": "gpt-judge"}}})
-    assert "judge" not in app.state.gateway.plugins.registry.scorers
+    assert "judge" not in app.state.gateway.plugins.registry.judges
     record = app.state.gateway.plugins.records["judge"]
     assert not record.enabled and "enabled = true" in record.note
     assert "plugins.judge has settings, but the plugin is off" in caplog.text
@@ -255,15 +255,14 @@ def test_routing_never_asks_the_judge(tmp_path):
         judge = {"enabled": True, "model": "gpt-judge", "base_url": f"{base}/v1"}
         app = build_app(tmp_path, {"plugins": {"judge": judge, "openai": {"base_url": url}}})
         with TestClient(app) as client:
-            scorer = app.state.gateway.plugins.registry.scorers["judge"]
+            registry = app.state.gateway.plugins.registry
             response = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
             assert response.status_code == 200
             decision = client.get(
                 f"/admin/decisions/{response.headers['x-routerd-decision-id']}",
                 headers={"Authorization": "Bearer routerd-test-admin-key"},
             ).json()
-            opinions = client.blocking_portal.call(scorer.score, PromptFeatures(text="hi"), [])
-    assert opinions == {}
+    assert "judge" in registry.judges and "judge" not in registry.scorers  # a judge, never a scorer
     assert endpoint.requests == []
     assert "judge" not in json.dumps(decision["candidates"])
 
@@ -298,7 +297,7 @@ def test_a_judge_the_gateway_serves(tmp_path):
         config = {"plugins": {"openai": {"base_url": url}, "judge": {"enabled": True, "model": "judge-70b"}}}
         app = build_app(tmp_path, config)
         with TestClient(app) as client:
-            judge = app.state.gateway.plugins.registry.scorers["judge"]
+            judge = app.state.gateway.plugins.registry.judges["judge"]
             judgement = grade(client, judge)
             upstream.behaviour["judge-70b"] = "error500"
             failed = grade(client, judge)
@@ -312,7 +311,7 @@ def test_a_judge_the_gateway_serves(tmp_path):
 def test_a_served_judge_that_is_not_in_the_catalog_is_unjudged(tmp_path):
     app = build_app(tmp_path, {"plugins": {"judge": {"enabled": True, "model": "absent-model"}}})
     with TestClient(app) as client:
-        judgement = grade(client, app.state.gateway.plugins.registry.scorers["judge"])
+        judgement = grade(client, app.state.gateway.plugins.registry.judges["judge"])
     assert_unjudged(judgement, "no model named 'absent-model'")
 
 
@@ -335,7 +334,7 @@ def test_gemma_served_by_the_gateway_judges_and_any_answer_is_a_valid_judgement(
     app = build_app(tmp_path, {"plugins": {"llamacpp": {"url": llama_server}, "judge": judge_table}})
     judgements = []
     with TestClient(app) as client:
-        judge = app.state.gateway.plugins.registry.scorers["judge"]
+        judge = app.state.gateway.plugins.registry.judges["judge"]
         for question, answer, reference in CASES:
             features = PromptFeatures(text=question)
             judgements.append(client.blocking_portal.call(judge.judge, features, "someone", answer, reference))

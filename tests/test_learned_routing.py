@@ -191,6 +191,18 @@ def test_the_learned_scorer_alone_learns_from_feedback_and_retrains(tmp_path):
     assert "learned" not in reasons[other]
 
 
+def test_one_learned_object_predicts_and_learns_and_judges_nothing(tmp_path, caplog):
+    """The plugin registers its scorer as a scorer and as a learner (the same object, so what it learns is what it
+    predicts from); it is no judge, and the kernel has nothing to adopt (no compatibility warning)."""
+    app = build_app(tmp_path, {"plugins": {"learned": {"embedder": "none"}}})
+    registry = app.state.gateway.plugins.registry
+    learned = registry.scorers["learned"]
+    assert registry.learners["learned"] is learned
+    assert "learned" not in registry.judges and not hasattr(learned, "judge")
+    assert registry.commands["eval"].name == "eval" and "routing" in registry.commands["eval"].commands
+    assert "'learned'" not in caplog.text
+
+
 @pytest.mark.parametrize("missing", ["data", "embedder"])
 def test_bad_learned_settings_stop_start_up_naming_the_key(tmp_path, missing):
     from routerd.errors import ConfigError

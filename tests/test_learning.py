@@ -1,11 +1,15 @@
 """The learned quality models and `routerd eval routing`: metrics with known answers, the data reader, the split,
-models that must find planted signals, N models, the command line, and the targets on the real evaluation data."""
+models that must find planted signals, N models, the command line (the `learned` plugin's command, through the
+`routerd` command as a user runs it), and the targets on the real evaluation data."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from routerd.cli import main
-from routerd.learning import metrics
-from routerd.learning.dataset import (
+from routerd_learned.learning import metrics
+from routerd_learned.learning.dataset import (
     DatasetError,
     Price,
     ScoredPrompts,
@@ -23,12 +27,12 @@ from routerd.learning.dataset import (
     read_scored_prompts,
     split,
 )
-from routerd.learning.evaluation import choose, curve_of, evaluate
-from routerd.learning.lexical import LexicalQualityModel
-from routerd.learning.neighbours import NeighbourQualityModel, VectorIndex
-from routerd.learning.scorers import CombinedQualityModel
-from routerd.learning.text_features import char_ngram_hashes, prompt_columns
-from routerd.learning.token_view import clip, prompt_tokens, reference_hashes
+from routerd_learned.learning.evaluation import choose, curve_of, evaluate
+from routerd_learned.learning.lexical import LexicalQualityModel
+from routerd_learned.learning.neighbours import NeighbourQualityModel, VectorIndex
+from routerd_learned.learning.scorers import CombinedQualityModel
+from routerd_learned.learning.text_features import char_ngram_hashes, prompt_columns
+from routerd_learned.learning.token_view import clip, prompt_tokens, reference_hashes
 
 ROUTING_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "routing" / "routellm_mmlu_gsm8k.jsonl"
 
@@ -236,7 +240,7 @@ def test_a_fit_compiles_what_the_request_path_runs():
     """The compiled functions are compiled (or loaded from Numba's cache) by the fit, in the training thread: a
     request's prediction afterwards, with options, numbers, an emoji or a lower case that is longer, needs no
     other specialisation."""
-    from routerd.learning import compiled
+    from routerd_learned.learning import compiled
 
     prompts, scores = _synthetic(50, seed=6)
     model = LexicalQualityModel(n_features=2**12).fit(prompts, scores, ["strong", "weak"])
@@ -346,7 +350,7 @@ def test_one_prompt_is_predicted_as_a_batch_would_predict_it(prior, unknown):
 
 
 def test_vector_index_switches_to_hnsw_when_large():
-    from routerd.learning.neighbours import EXACT_SEARCH_LIMIT
+    from routerd_learned.learning.neighbours import EXACT_SEARCH_LIMIT
 
     rng = np.random.default_rng(1)
     small = VectorIndex(rng.normal(size=(EXACT_SEARCH_LIMIT, 8)).astype(np.float32))
@@ -363,7 +367,7 @@ def test_the_hnsw_graph_is_the_same_for_the_same_vectors_and_threads_are_given_b
     """Threads adding to an HNSW graph race, so it is built in one; FAISS's thread count is restored after."""
     import faiss
 
-    from routerd.learning.neighbours import EXACT_SEARCH_LIMIT
+    from routerd_learned.learning.neighbours import EXACT_SEARCH_LIMIT
 
     rng = np.random.default_rng(2)
     vectors = rng.normal(size=(EXACT_SEARCH_LIMIT * 2, 16)).astype(np.float32)
@@ -391,7 +395,7 @@ class _CountingEmbedder:
 
 
 def test_cached_embedder_embeds_each_text_once_and_keeps_a_file(tmp_path):
-    from routerd.learning.neighbours import CachedEmbedder
+    from routerd_learned.learning.neighbours import CachedEmbedder
 
     inner = _CountingEmbedder()
     cache = CachedEmbedder(inner, tmp_path / "vectors.npz")
@@ -402,7 +406,7 @@ def test_cached_embedder_embeds_each_text_once_and_keeps_a_file(tmp_path):
 
 
 def test_local_embedder_runs_offline(embeddings_extra):
-    from routerd.learning.neighbours import SentenceTransformerEmbedder
+    from routerd_learned.learning.neighbours import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()
     vectors = embedder.embed(["What is 2 + 2?", "Name the capital of France.", "What is two plus two?"])
@@ -454,9 +458,17 @@ def _synthetic_file(path: Path, n: int = 300) -> Path:
     return _write(path, rows)
 
 
+def routerd(tmp_path: Path, *args: str, plugins: str = ""):
+    """``routerd --config FILE ARGS``: the configuration keeps the gateway's folder in `tmp_path`; `plugins` is
+    more of it (``[plugins.learned]`` tables)."""
+    config = tmp_path / "routerd.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n{plugins}')
+    return CliRunner().invoke(main, ["--config", str(config), *args])
+
+
 def test_cli_eval_routing_json(tmp_path):
     data = _synthetic_file(tmp_path / "routing.jsonl")
-    result = CliRunner().invoke(main, ["eval", "routing", "--data", str(data), "--scorer", "lexical", "--json"])
+    result = routerd(tmp_path, "eval", "routing", "--data", str(data), "--scorer", "lexical", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["scorer"] == "lexical"
@@ -480,19 +492,8 @@ def test_cli_eval_routing_table_with_train_test_and_prices(tmp_path):
             }
         )
     )
-    args = [
-        "eval",
-        "routing",
-        "--train",
-        str(train),
-        "--test",
-        str(test),
-        "--prices",
-        str(prices),
-        "--scorer",
-        "lexical",
-    ]
-    result = CliRunner().invoke(main, args)
+    args = ["eval", "routing", "--train", str(train), "--test", str(test), "--prices", str(prices)]
+    result = routerd(tmp_path, *args, "--scorer", "lexical")
     assert result.exit_code == 0, result.output
     assert "APGR" in result.output and "oracle" in result.output and "random mixing" in result.output
     assert "estimated from the prices file" in result.output
@@ -501,26 +502,53 @@ def test_cli_eval_routing_table_with_train_test_and_prices(tmp_path):
 def test_cli_eval_routing_says_whether_targets_are_met_and_fails_when_not(tmp_path):
     data = _synthetic_file(tmp_path / "routing.jsonl")
     base = ["eval", "routing", "--data", str(data), "--scorer", "lexical"]
-    reached = json.loads(CliRunner().invoke(main, [*base, "--json"]).output)["router"]
+    reached = json.loads(routerd(tmp_path, *base, "--json").output)["router"]
     easy = ["--min-apgr", f"{reached['apgr'] - 0.01:.4f}", "--max-cpt50", f"{reached['cpt50'] + 0.01:.4f}"]
-    met = CliRunner().invoke(main, [*base, *easy])
+    met = routerd(tmp_path, *base, *easy)
     assert met.exit_code == 0, met.output
     assert f"target: APGR >= {float(easy[1]):g} ({reached['apgr']:.3f}): met" in met.output
     assert "target: CPT(50%) <= " in met.output and met.output.rstrip().endswith("met")
-    missed = CliRunner().invoke(main, [*base, "--json", "--min-apgr", f"{reached['apgr'] + 0.01:.4f}"])
+    missed = routerd(tmp_path, *base, "--json", "--min-apgr", f"{reached['apgr'] + 0.01:.4f}")
     assert missed.exit_code == 1
     (target,) = json.loads(missed.output)["targets"]
     assert (target["metric"], target["met"]) == ("apgr", False) and target["value"] == pytest.approx(reached["apgr"])
-    assert CliRunner().invoke(main, [*base, "--max-cpt50", "1.5"]).exit_code == 2  # a share is in 0..1
+    assert routerd(tmp_path, *base, "--max-cpt50", "1.5").exit_code == 2  # a share is in 0..1
 
 
 def test_cli_eval_routing_reports_bad_data_in_one_line(tmp_path):
     bad = _write(tmp_path / "bad.jsonl", [{"prompt": "p", "scores": {"a": 1, "b": 0}}, {"prompt": "q"}])
-    result = CliRunner().invoke(main, ["eval", "routing", "--data", str(bad)])
+    result = routerd(tmp_path, "eval", "routing", "--data", str(bad))
     assert result.exit_code == 2
     assert "bad.jsonl:2: missing 'scores'" in result.output
-    result = CliRunner().invoke(main, ["eval", "routing"])
+    result = routerd(tmp_path, "eval", "routing")
     assert result.exit_code == 2 and "--data" in result.output
+
+
+def test_eval_is_the_learned_plugins_command_and_loads_no_model_library_until_it_runs(tmp_path):
+    """``routerd eval`` is registered by the `learned` plugin: listed by ``routerd --help`` while the plugin is on,
+    unknown when it is off. Listing it (every command loads the enabled plugins) imports none of SciPy, Numba,
+    FAISS or torch; a real run, through the installed ``routerd`` script, answers as the CliRunner does."""
+    off = routerd(tmp_path, "eval", "routing", "--help", plugins="[plugins.learned]\nenabled = false\n")
+    assert off.exit_code == 2 and "No such command 'eval'" in off.output
+    assert re.search(r"^\s+eval\s+Offline evaluations", routerd(tmp_path, "--help").output, re.M)
+    config = tmp_path / "routerd.toml"  # as the last call left it: the plugin on
+    listed = subprocess.run(
+        [sys.executable, "-c", "import sys\nfrom routerd.cli import main\ntry:\n    main()\nexcept SystemExit:\n"
+         "    print(sorted(m for m in ('scipy', 'numba', 'faiss', 'torch') if m in sys.modules))",
+         "--config", str(config), "--help"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert "eval" in listed.stdout and listed.stdout.rstrip().endswith("[]"), listed.stdout
+    data = _synthetic_file(tmp_path / "routing.jsonl")
+    script = Path(sys.executable).with_name("routerd")
+    run = subprocess.run(
+        [str(script), "--config", str(config), "eval", "routing", "--data", str(data), "--scorer", "lexical",
+         "--json", "--min-apgr", "0.99"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "ROUTERD_CONFIG": ""},
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr  # the target is missed: exit 1, the report all the same
+    report = json.loads(run.stdout)
+    assert report["n_test"] == 60 and report["targets"][0]["met"] is False
 
 
 # -- the targets on real data ---------------------------------------------------------------------------------------
@@ -552,7 +580,7 @@ def test_lexical_router_on_routellm_mmlu_gsm8k():
 def test_ridge_matches_the_closed_form_weighted_solution():
     from scipy import sparse
 
-    from routerd.learning.lexical import _ridge
+    from routerd_learned.learning.lexical import _ridge
 
     rng = np.random.default_rng(0)
     x = sparse.random(120, 400, density=0.05, format="csr", random_state=1, dtype=np.float32)
@@ -569,7 +597,7 @@ def test_ridge_matches_the_closed_form_weighted_solution():
 
 
 def test_outcome_table_gathers_files_and_triples_with_means_and_counts():
-    from routerd.learning.outcomes import table
+    from routerd_learned.learning.outcomes import table
 
     data = ScoredPrompts(
         ids=["a", "b"], prompts=["p1", "p2"], models=["gpt", "mix"], scores=np.array([[1.0, 0.0], [np.nan, 1.0]])
@@ -593,13 +621,13 @@ def test_cli_eval_routing_with_four_models_prints_the_table_with_baselines(tmp_p
 
     data = routing_data.write(tmp_path / "four.jsonl", 800, seed=3)
     args = ["eval", "routing", "--data", str(data), "--scorer", "lexical", "--test-fraction", "0.25"]
-    text = CliRunner().invoke(main, args)
+    text = routerd(tmp_path, *args)
     assert text.exit_code == 0, text.output
     for row in ("tiny", "small", "medium", "large", "random mixing", "router (lexical)", "oracle"):
         assert re.search(rf"^{re.escape(row)}\s", text.output, re.M), row
     assert "4 models" in text.output and "from the data's costs" in text.output
     assert "strongest (best training mean): large; weak reference (cheapest): tiny" in text.output
-    report = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    report = json.loads(routerd(tmp_path, *args, "--json").output)
     assert report["models"] == ["large", "medium", "small", "tiny"]
     assert [s["model"] for s in report["single_models"]] == report["models"]
     assert (report["strongest"], report["weakest"]) == ("large", "tiny")
@@ -612,7 +640,7 @@ def test_cli_eval_routing_with_four_models_prints_the_table_with_baselines(tmp_p
 
 
 def test_a_fit_asked_to_stop_ends_with_training_stopped():
-    from routerd.learning.quality import TrainingStopped
+    from routerd_learned.learning.quality import TrainingStopped
 
     prompts, scores = _synthetic(300, seed=6)
     calls = []

@@ -14,10 +14,12 @@ import inspect
 import json
 import os
 import re
+import subprocess
 import sys
 import textwrap
+import time
 import tomllib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -32,7 +34,7 @@ from litestar.testing import TestClient
 import routerd
 from routerd import hookspecs
 from routerd.errors import ConfigError, MissingExtra, PluginError
-from routerd.testing import build_app
+from routerd.testing import FAKE_PLUGIN, TEST_ADMIN_KEY, build_app
 
 pytest_plugins = ["pytester"]
 
@@ -178,115 +180,154 @@ def add_plugin(folder: Path, module: str, code: str, name: str | None = None) ->
 
 @dataclass
 class Run:
-    """A started app with an example plugin in it, and the object the example registered."""
+    """A started app with an example plugin in it (and the fake backend), and the object the example registered."""
 
     client: TestClient
     obj: Any
     example: Example
     settings: Any
+    app: Litestar
+    tmp_path: Path
 
     def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """Await `function(*args)` on the app's own event loop."""
         return self.client.blocking_portal.call(function, *args)
 
+    def chat(self, text: str, *, headers: dict[str, str] | None = None, **body: Any) -> Any:
+        payload = {"messages": [{"role": "user", "content": text}], **body}
+        return self.client.post("/v1/chat/completions", json=payload, headers=headers or {})
 
-async def collect(stream: AsyncIterator[Any]) -> list[Any]:
-    return [item async for item in stream]
+    @property
+    def fake(self) -> Any:
+        return self.app.state.gateway.plugins.registry.backends["fake"]
+
+
+ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
+# The builtin scorers, switched off where an example's scorer must decide alone.
+OTHER_SCORERS = ("size_fit", "speed", "cost", "diversity", "feedback", "profiles", "benchmarks", "learned", "example")
+SUITE = Path(__file__).resolve().parent / "data" / "short_suite.toml"
+
+
+def sse_text(body: str) -> str:
+    """The content of an SSE stream of chat chunks, joined."""
+    text = []
+    for line in body.splitlines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            for choice in json.loads(line[6:]).get("choices", []):
+                text.append(choice["delta"].get("content") or "")
+    return "".join(text)
 
 
 def exercise_backend(run: Run) -> None:
     backend = run.obj
-    models = run.call(backend.list_models)
-    assert models
-    assert all(isinstance(m, routerd.ModelInfo) and m.backend == backend.name for m in models)
-    model = models[0].name
-    request = routerd.ChatRequest(
-        messages=[
-            routerd.Message(role="system", content="Answer briefly."),
-            routerd.Message(role="user", content="ping pong"),
-        ]
-    )
-    completion = run.call(backend.chat, model, request)
-    assert isinstance(completion, routerd.ChatCompletion)
-    msgspec.json.encode(completion)  # it is valid on the wire
-    answer = completion.choices[0].message.content
-    assert isinstance(answer, str) and answer.endswith("ping pong")
-    chunks = run.call(collect, backend.stream(model, request))
-    assert all(isinstance(chunk, routerd.ChatCompletionChunk) for chunk in chunks)
-    pieces = [chunk.choices[0].delta.content for chunk in chunks]
-    streamed = "".join(piece for piece in pieces if isinstance(piece, str))
-    assert streamed == answer
-    assert chunks[-1].choices[0].finish_reason == "stop"
-    embeddings = run.call(backend.embed, model, ["first text", "second text", ""])
-    assert isinstance(embeddings, routerd.EmbeddingResponse)
-    assert [e.index for e in embeddings.data] == [0, 1, 2]
-    assert embeddings.data[0].embedding != embeddings.data[1].embedding
-    assert run.call(backend.unload, model) is None
+    client = run.client
+    listed = {card["id"] for card in client.get("/v1/models").json()["data"]}
+    assert {"echo-1", "echo-2"} <= listed
+    messages = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "ping pong"}]
+    answer = client.post("/v1/chat/completions?model=echo-1", json={"messages": messages})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-routerd-model"] == "echo-1"
+    text = answer.json()["choices"][0]["message"]["content"]
+    assert text.startswith("You said: ping pong")  # then the signature
+    streamed = client.post("/v1/chat/completions?model=echo-1", json={"messages": messages, "stream": True})
+    assert streamed.status_code == 200 and sse_text(streamed.text) == text
+    embeddings = client.post("/v1/embeddings", json={"model": "echo-2", "input": ["first text", "second text"]})
+    vectors = [item["embedding"] for item in embeddings.json()["data"]]
+    assert len(vectors) == 2 and vectors[0] != vectors[1]
+    assert run.call(backend.unload, "echo-1") is None
     with pytest.raises(routerd.BackendError):
-        run.call(backend.chat, "no-such-model", request)
+        run.call(backend.chat, "no-such-model", routerd.ChatRequest(messages=[routerd.Message(role="user")]))
 
 
 def exercise_benchmark_provider(run: Run) -> None:
     provider = run.obj
-    records = run.call(provider.fetch)
-    assert records
-    assert all(isinstance(r, routerd.BenchmarkRecord) and r.source == provider.name for r in records)
+    deadline = time.monotonic() + 10
+    while True:
+        statuses = run.client.get("/admin/benchmarks/status", headers=ADMIN).json()["sources"]
+        mine = next((status for status in statuses if status["source"] == provider.name), {})
+        if mine.get("ok"):
+            break
+        assert time.monotonic() < deadline, statuses
+        time.sleep(0.05)
     configured = run.example.config["plugins"][run.example.plugin]["scores"]
-    expected = {(m, b, v) for m, figures in configured.items() for b, v in figures.items()}
-    assert {(r.model, r.benchmark, r.value) for r in records} == expected
+    assert mine["stored"] == sum(len(figures) for figures in configured.values())
+    for model, figures in configured.items():
+        merged = run.client.get("/admin/benchmarks", params={"model": model}, headers=ADMIN).json()["models"][0]
+        assert {name: found["value"] for name, found in merged["benchmarks"].items()} == figures
 
 
 def exercise_scorer(run: Run) -> None:
-    scorer = run.obj
-    small = routerd.ModelInfo(name="small", backend="fake", parameters=1_000_000_000)
-    large = routerd.ModelInfo(name="large", backend="fake", parameters=70_000_000_000)
-    unknown = routerd.ModelInfo(name="mystery", backend="fake")
-    short = routerd.PromptFeatures(text="hi", prompt_tokens=1)
-    long = routerd.PromptFeatures(text="word " * 5000, prompt_tokens=5000)
-    ranked = {}
-    for label, features in (("short", short), ("long", long)):
-        contributions = run.call(scorer.score, features, [small, large, unknown])
-        assert set(contributions) <= {"small", "large", "mystery"}
-        for contribution in contributions.values():
-            assert isinstance(contribution, routerd.Contribution)
-            assert 0 <= contribution.score <= 1 and contribution.weight >= 0 and contribution.reason
-        ranked[label] = contributions
-    assert ranked["short"]["small"].score > ranked["short"]["large"].score
-    assert ranked["long"]["large"].score > ranked["long"]["small"].score
-    empty = run.call(scorer.judge, short, "small", "  ")
-    assert isinstance(empty, routerd.Judgement) and empty.score == 0
-    assert run.call(scorer.judge, short, "small", "Hello!") is None
+    short = run.chat("hi")
+    long = run.chat("word " * 1800)
+    assert short.headers["x-routerd-model"] == "fake-small"
+    assert long.headers["x-routerd-model"] == "fake-large"
+    decision = run.client.get(f"/admin/decisions/{long.headers['x-routerd-decision-id']}", headers=ADMIN).json()
+    reason = decision["candidates"][0]["contributions"][run.obj.name]["reason"]
+    assert reason.startswith("long prompt (2250 tokens), 70.0B-parameter model")
+
+
+def exercise_judge(run: Run) -> None:
+    started = run.client.post("/admin/reprofile", params={"model": "fake-small"}, headers=ADMIN)
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 30
+    while (found := run.client.get("/admin/profiles/fake-small", headers=ADMIN)).status_code != 200:
+        assert time.monotonic() < deadline, found.text
+        time.sleep(0.05)
+    prompts = {p["id"]: p for c in found.json()["latest"]["categories"].values() for p in c["prompts"]}
+    judged = [p for p in prompts.values() if p["method"] == "judge"]
+    assert judged and {p["judge"] for p in judged} == {run.obj.name}
+    assert all(p["reason"].endswith("key words") for p in judged)
+    assert prompts["math-sum"]["method"] == "exact"  # an exact expectation needs no judge
+
+
+def exercise_learner(run: Run) -> None:
+    answer = run.chat("Write a haiku about rain")
+    decision = answer.headers["x-routerd-decision-id"]
+    assert run.client.post("/v1/feedback", json={"decision_id": decision, "rating": -1}).status_code == 201
+    path = run.obj.path
+    deadline = time.monotonic() + 5
+    while not path.exists() or len(lines := path.read_text().splitlines()) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    entries = [json.loads(line) for line in lines]
+    assert entries[0]["decision"] == decision and entries[0]["ok"] and entries[0]["rating"] is None
+    assert entries[0]["model"] == answer.headers["x-routerd-model"]
+    assert entries[0]["category"] == "creativity" and entries[0]["completion_tokens"] > 0
+    assert entries[1]["decision"] == decision and entries[1]["rating"] == 0.0
 
 
 def exercise_skill(run: Run) -> None:
     skill = run.obj
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", skill.name)
-    assert skill.description
-    assert skill.parameters["type"] == "object"
     json.dumps(skill.parameters)
-    result = run.call(skill.run, {"text": "one two three\nfour"})
-    assert isinstance(result, str)
-    assert json.loads(result) == {"words": 4, "lines": 2, "characters": 18}
+    answer = run.chat("How many words?", headers={"X-Routerd-Skills": skill.name})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-routerd-model"] == "fake-large"  # the model that calls tools
+    content = answer.json()["choices"][0]["message"]["content"]
+    assert '{"words": 4, "lines": 2, "characters": 18}' in content
+    calls = run.client.get(f"/admin/decisions/{answer.headers['x-routerd-decision-id']}", headers=ADMIN).json()
+    assert [call["skill"] for call in calls["skill_calls"]] == [skill.name]
+    without = run.chat("How many words?")
+    assert "words" not in without.json()["choices"][0]["message"]["content"]  # not offered: not called
     with pytest.raises(ValueError):
         run.call(skill.run, {})
 
 
 def exercise_cache(run: Run) -> Callable[[], None]:
-    cache = run.obj
-    assert run.call(cache.lookup, "tenant-a", "key-1", "hello") is None
-    run.call(cache.store, "tenant-a", "key-1", "hello", b'{"answer": 1}')
-    assert run.call(cache.lookup, "tenant-a", "key-1", "hello") == b'{"answer": 1}'
-    assert run.call(cache.lookup, "tenant-b", "key-1", "hello") is None  # partitions are never crossed
-    # The least recently used entry goes first.
-    small = type(cache)("lru_check", 2)
-    for key in ("a", "b"):
-        run.call(small.store, "p", key, key, key.encode())
-    assert run.call(small.lookup, "p", "a", "a") == b"a"
-    run.call(small.store, "p", "c", "c", b"c")
-    assert [run.call(small.lookup, "p", k, k) for k in "abc"] == [b"a", None, b"c"]
+    first = run.chat("What is the capital of France?", temperature=0)
+    deadline = time.monotonic() + 5
+    while not run.obj._entries:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    second = run.chat("What is the capital of France?", temperature=0)
+    sampled = run.chat("What is the capital of France?")
+    assert (first.headers["x-routerd-cache"], second.headers["x-routerd-cache"]) == ("miss", "hit")
+    assert sampled.headers["x-routerd-cache"] == "bypass"  # no temperature: OpenAI's default samples
+    assert second.json()["choices"] == first.json()["choices"]
+    assert len([call for call in run.fake.calls if call[0] == "chat"]) == 2  # the hit called no model
 
     def after_close() -> None:
-        assert asyncio.run(cache.lookup("tenant-a", "key-1", "hello")) is None
+        assert run.obj._entries == {}
 
     return after_close
 
@@ -305,21 +346,76 @@ def exercise_authenticator(run: Run) -> None:
     refused = client.get("/admin/plugins", headers={header: "not-a-member"})
     assert refused.status_code == 401
     assert refused.json()["error"]["type"] == "authentication_error"
-    request = routerd.AuthRequest(method="GET", path="/v1/models", headers={header.lower(): other["token"]})
-    principal = run.call(run.obj.authenticate, request)
-    assert principal == routerd.Principal(
-        kind="api_key", subject=other["subject"], tenant=other.get("tenant", "default"), is_admin=False
+    assert client.get("/v1/models", headers={header: other["token"]}).status_code == 200
+
+
+def exercise_job(run: Run) -> None:
+    deadline = time.monotonic() + 5
+    while run.fake.calls.count(("chat", "fake-small")) < 2:
+        assert time.monotonic() < deadline, run.fake.calls
+        time.sleep(0.02)
+
+
+def exercise_routes(run: Run) -> None:
+    listed = run.client.get("/status/models")
+    assert listed.status_code == 200
+    assert {"id": "fake-large", "vision": False, "tools": True} in listed.json()["models"]
+    assert run.client.get("/admin/status/models").status_code == 401
+    details = run.client.get("/admin/status/models", headers=ADMIN).json()["models"]
+    assert {"id": "fake-small", "parameters": 1_000_000_000, "context": 8192} in details
+
+
+def exercise_commands(run: Run) -> None:
+    site = run.tmp_path / "site"
+    site.mkdir()
+    install_example(site, run.example)
+    fake = site / "routerd_fake_entry-0.1.0.dist-info"
+    fake.mkdir()
+    (fake / "METADATA").write_text("Metadata-Version: 2.1\nName: routerd-fake-entry\nVersion: 0.1.0\n")
+    (fake / "entry_points.txt").write_text("[routerd]\nfake = routerd.testing.fake_backend\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "ROUTERD__DATA_DIR": str(run.tmp_path / "cli-data"),
+        "ROUTERD__PLUGINS__LOCAL__ENABLED": "false",
+        "ROUTERD__PROFILING__ENABLED": "false",
+    }
+    routerd_command = str(Path(sys.executable).parent / "routerd")
+    listed = subprocess.run([routerd_command, "--help"], env=env, capture_output=True, text=True, timeout=120)
+    assert run.obj.name in listed.stdout, listed.stdout + listed.stderr
+    asked = subprocess.run(
+        [routerd_command, run.obj.name, "fake-small", "ping"], env=env, capture_output=True, text=True, timeout=120
     )
-    assert run.call(run.obj.authenticate, routerd.AuthRequest("GET", "/v1/models", {})) is None
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.strip() == "Hello from the fake backend."
+    unknown = subprocess.run(
+        [routerd_command, run.obj.name, "no-such-model", "ping"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert unknown.returncode == 1 and "no-such-model" in unknown.stderr
 
 
 EXERCISES: dict[str, Callable[[Run], Callable[[], None] | None]] = {
     "register_backends": exercise_backend,
     "register_benchmark_providers": exercise_benchmark_provider,
     "register_scorers": exercise_scorer,
+    "register_judges": exercise_judge,
+    "register_learners": exercise_learner,
     "register_skills": exercise_skill,
     "register_caches": exercise_cache,
     "register_authenticators": exercise_authenticator,
+    "register_jobs": exercise_job,
+    "register_routes": exercise_routes,
+    "register_commands": exercise_commands,
+}
+
+# What each exercise needs of the app besides the example's own configuration.
+EXTRA_CONFIG: dict[str, dict[str, Any]] = {
+    "register_scorers": {"plugins": {name: {"enabled": False} for name in OTHER_SCORERS}},
+    "register_judges": {"profiling": {"enabled": True, "suite": str(SUITE)}},
+    "register_skills": {
+        "plugins": {"fake": {"calls_tool": "word_count", "tool_arguments": {"text": "one two three\nfour"}}}
+    },
+    "register_jobs": {"plugins": {"keep_warm": {"models": ["fake-small"], "interval": 0.05}}},
 }
 
 
@@ -328,7 +424,8 @@ def test_hook_example_runs(hook: str, plugin_dir: Path, tmp_path: Path) -> None:
     assert hook in EXERCISES, f"add an exercise of the {hook} example to EXERCISES"
     example = hook_example(hook)
     entry_point = add_plugin(plugin_dir, example.module, example.code, name=example.plugin)
-    app: Litestar = build_app(tmp_path / "data", example.config, [entry_point])
+    config = merge(json.loads(json.dumps(example.config)), EXTRA_CONFIG.get(hook, {}))
+    app: Litestar = build_app(tmp_path / "data", config, [entry_point, FAKE_PLUGIN])
     host = app.state.gateway.plugins
     record = host.records[example.plugin]
     assert record.enabled
@@ -338,11 +435,13 @@ def test_hook_example_runs(hook: str, plugin_dir: Path, tmp_path: Path) -> None:
     assert names, f"the {hook} example registered nothing"
     registry = getattr(host.registry, family)
     objects = [registry[name] for name in names]
-    assert all(isinstance(obj, hookspecs.FAMILIES[hook]) for obj in objects)
+    protocol = hookspecs.FAMILIES[hook]
+    assert protocol is None or all(isinstance(obj, protocol) for obj in objects)
     assert all(host.registry.owner[(hook, name)] == example.plugin for name in names)
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 200
-        after_close = EXERCISES[hook](Run(client, objects[0], example, record.settings))
+        run = Run(client, objects[0], example, record.settings, app, tmp_path)
+        after_close = EXERCISES[hook](run)
     if after_close is not None:
         after_close()
 
@@ -383,6 +482,8 @@ def test_everything_in_all_is_importable() -> None:
 def test_every_protocol_is_exported() -> None:
     assert set(hookspecs.FAMILIES) <= set(HOOKS)
     for hook, protocol in hookspecs.FAMILIES.items():
+        if protocol is None:  # routes and commands: Litestar handlers and click commands
+            continue
         assert protocol.__name__ in routerd.__all__, f"{protocol.__name__} ({hook}) is not in routerd.__all__"
         assert getattr(routerd, protocol.__name__) is protocol
     assert routerd.hookimpl is hookspecs.hookimpl
@@ -488,10 +589,10 @@ LIFECYCLE_PLUGIN = """
         async def close(self):
             EVENTS.append(f"close {self.name}")
 
-        async def lookup(self, partition, key, text):
+        async def lookup(self, query):
             return None
 
-        async def store(self, partition, key, text, response):
+        async def store(self, query, answer):
             pass
 
 
@@ -511,3 +612,85 @@ def test_objects_start_in_registration_order_and_close_in_reverse(plugin_dir: Pa
         assert events == ["start first", "start second"]
         assert client.get("/readyz").status_code == 200
     assert events == ["start first", "start second", "close second", "close first"]
+
+
+def tables_example() -> tuple[Example, str, str]:
+    """The "Plugin-owned tables" section's plugin, and its revision's file name and code."""
+    (section,) = [s for s in doc_sections() if s.level == 2 and s.title == "Plugin-owned tables"]
+    module_code, revision_code = section.blocks("python")
+    match = _EXAMPLE_FILE.match(module_code)
+    assert match
+    revision = re.match(r"# (\S+\.py)\n", revision_code)
+    assert revision
+    return Example(module=match[1], plugin=match[2], code=module_code), revision[1], revision_code
+
+
+def test_plugin_owned_tables_example_is_shared_by_replicas(plugin_dir: Path, tmp_path: Path, database_url: str) -> None:
+    """The shared cache's own table is made by its own revision; an answer one replica stored is a hit on another
+    (a fresh app on the same database); `routerd db current` shows the plugin's revision and `routerd db downgrade
+    base --plugin` removes its table, leaving the kernel's."""
+    example, revision_file, revision_code = tables_example()
+    entry_point = add_plugin(plugin_dir, example.module, example.code, name=example.plugin)
+    (plugin_dir / revision_file).parent.mkdir()
+    (plugin_dir / revision_file).write_text(revision_code, encoding="utf-8")
+    config = {"database": {"url": database_url}}
+    question = {"messages": [{"role": "user", "content": "What is 6 x 7?"}], "temperature": 0}
+    first_app = build_app(tmp_path / "one", config, [entry_point, FAKE_PLUGIN])
+    with TestClient(first_app) as client:
+        first = client.post("/v1/chat/completions", json=question)
+        cache = first_app.state.gateway.plugins.registry.caches["shared"]
+        deadline = time.monotonic() + 5
+        while client.blocking_portal.call(cache.lookup, _query_of(first_app, question)) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    second_app = build_app(tmp_path / "two", config, [entry_point, FAKE_PLUGIN])
+    with TestClient(second_app) as client:
+        second = client.post("/v1/chat/completions", json=question)
+    assert first.headers["x-routerd-cache"] == "miss"
+    assert second.headers["x-routerd-cache"] == "hit"
+    assert second.json()["choices"] == first.json()["choices"]
+    assert second_app.state.gateway.plugins.registry.backends["fake"].calls == []
+
+    site = tmp_path / "site"
+    site.mkdir()
+    install_example(site, example)
+    (site / revision_file).parent.mkdir()
+    (site / revision_file).write_text(revision_code, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(site), "ROUTER_DATABASE_URL": database_url}
+    env["ROUTERD__DATA_DIR"] = str(tmp_path / "cli")
+    routerd_command = str(Path(sys.executable).parent / "routerd")
+    current = subprocess.run([routerd_command, "db", "current"], env=env, capture_output=True, text=True, timeout=120)
+    assert current.returncode == 0, current.stderr
+    assert f"plugin {example.plugin}: current 0001, head 0001" in current.stdout
+    assert "up to date" in current.stdout
+    down = subprocess.run(
+        [routerd_command, "db", "downgrade", "base", "--plugin", example.plugin],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert down.returncode == 0, down.stderr
+    tables = asyncio.run(_tables(database_url))
+    assert "shared_cache_entries" not in tables and "routing_decisions" in tables
+
+
+def _query_of(app: Litestar, body: dict[str, Any]) -> routerd.CacheQuery:
+    from routerd.pipeline.caching import cache_query
+
+    chat = msgspec.convert(body, routerd.ChatRequest)
+    preference = app.state.gateway.settings.routing.quality_preference
+    return cache_query(chat, routerd.ANONYMOUS, pinned=None, preference=preference, max_age=None)
+
+
+async def _tables(url: str) -> set[str]:
+    from sqlalchemy import inspect
+
+    from routerd.db.engine import create_engine
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()

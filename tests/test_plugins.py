@@ -3,8 +3,11 @@ misspelled hooks, wrong objects, introspection."""
 
 from __future__ import annotations
 
+import logging
 import sys
+import time
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
@@ -12,7 +15,7 @@ from litestar.testing import TestClient
 from conftest import fixture_plugin
 from routerd.errors import ConfigError, MissingExtra, PluginError
 from routerd.gateway import Gateway
-from routerd.testing import TEST_ADMIN_KEY, build_app, make_settings
+from routerd.testing import FAKE_PLUGIN, TEST_ADMIN_KEY, build_app, make_settings
 
 
 def gateway(tmp_path, config, *plugins):
@@ -172,3 +175,31 @@ def test_plugin_with_a_missing_extra_stays_off_by_default_and_unimported(tmp_pat
 def test_plugin_with_a_missing_extra_switched_on_stops_start_up_naming_the_extra(tmp_path, fancy_distribution):
     with pytest.raises(MissingExtra, match=r"plugin 'fancy': .* pip install 'routerd-fancy\[fancy\]'"):
         Gateway(make_settings(tmp_path, {"plugins": {"fancy": {"enabled": True}}}))
+
+
+def test_a_scorer_written_for_the_old_protocol_keeps_working_with_a_warning(tmp_path, caplog):
+    """Registered with register_scorers only, a scorer that also judges and learns is adopted as a judge and a
+    learner (the log says which hook to use instead), and each of its three jobs takes effect through HTTP."""
+    suite = str(Path(__file__).parent / "data" / "short_suite.toml")
+    config = {"profiling": {"enabled": True, "suite": suite}, "plugins": {"diversity": {"enabled": False}}}
+    with caplog.at_level(logging.WARNING, logger="routerd.plugins"):
+        app = build_app(tmp_path, config, [FAKE_PLUGIN, fixture_plugin("old", "old_scorer")])
+    registry = app.state.gateway.plugins.registry
+    scorer = registry.scorers["old_style"]
+    assert registry.judges["old_style"] is scorer and registry.learners["old_style"] is scorer
+    warnings = [r.getMessage() for r in caplog.records if "old_style" in r.getMessage()]
+    assert any("register_judges" in w for w in warnings) and any("register_learners" in w for w in warnings)
+    admin = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
+    with TestClient(app) as client:
+        routed = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Hi there"}]})
+        deadline = time.monotonic() + 30
+        while (profile := client.get("/admin/profiles/fake-large", headers=admin)).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        while not scorer.learnt:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    assert routed.headers["x-routerd-model"] == "fake-small"  # it predicts
+    prompts = [p for c in profile.json()["latest"]["categories"].values() for p in c["prompts"]]
+    assert {p["judge"] for p in prompts if p["method"] == "judge"} == {"old_style"}  # it judges
+    assert scorer.learnt[0].model == "fake-small"  # it learns

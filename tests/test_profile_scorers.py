@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from routerd import ModelInfo, Outcome, PromptFeatures
-from routerd.profiling.index import CategoryProfile, ProfileIndex, RuntimeProfile
+from routerd import CategoryProfile, ModelInfo, Outcome, ProfileIndex, PromptFeatures, RuntimeProfile
 from routerd_scorers.profiles import ProfilesScorer
 from routerd_scorers.speed import SpeedScorer
 

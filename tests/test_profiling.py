@@ -1,7 +1,8 @@
-"""The profiler in a running gateway, against OpenAI-shaped replay servers (fast and scriptable): background
-profiling at start and for new models, per-category results at /admin/profiles, history, reprofiling, reuse on
-restart, a new profile when the suite changes, failures mid-suite, profiling switched off, and one replica at a
-time on PostgreSQL. tests/test_profiling_llamacpp.py does the same with the real bundled model."""
+"""The ``profiling`` plugin in a running gateway, against OpenAI-shaped replay servers (fast and scriptable):
+background profiling at start and for new models, per-category results at /admin/profiles, history, reprofiling,
+reuse on restart, a new profile when the suite changes, failures mid-suite, profiling switched off (and the whole
+plugin), and one replica at a time on PostgreSQL. tests/test_profiling_llamacpp.py does the same with the real
+bundled model."""
 
 from __future__ import annotations
 
@@ -13,8 +14,18 @@ import httpx
 import openai
 import pytest
 
-from profiling_helpers import ADMIN, CATEGORIES, SHORT_SUITE, history, profiles, runs_of, wait_for, wait_profiled
-from routerd.errors import ConfigError
+from profiling_helpers import (
+    ADMIN,
+    CATEGORIES,
+    SHORT_SUITE,
+    history,
+    profiles,
+    profiling_job,
+    runs_of,
+    wait_for,
+    wait_profiled,
+)
+from routerd import ConfigError
 from routerd.testing import build_app
 from servers import ReplayState, replay_server, running_gateway
 
@@ -33,7 +44,7 @@ def chat_requests(state: ReplayState, model: str | None = None) -> list[dict]:
 
 
 def test_models_are_profiled_in_the_background_per_category(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="routerd.profiling")
+    caplog.set_level(logging.INFO, logger="routerd.plugin.profiling")
     state = ReplayState(models=["alpha-7b", "beta-1b"], reply=REPLY, delay={"alpha-7b": 0.05})
     with replay_server(state) as url, running_gateway(build_app(tmp_path, config(url))) as base:
         found = wait_profiled(base, {"alpha-7b", "beta-1b"})
@@ -98,10 +109,10 @@ def test_profiles_are_reused_on_restart_and_redone_when_the_suite_changes(tmp_pa
         requests = len(state.requests)
         app = build_app(tmp_path / "data", settings)
         with running_gateway(app) as base:
-            wait_for(lambda: app.state.gateway.profiling.rounds >= 1)
+            wait_for(lambda: profiling_job(app).rounds >= 1)  # a round that saw the model
             assert runs_of(base, "alpha-7b") == 1  # the stored profile stands: nothing profiled again
             assert len(state.requests) == requests
-            assert app.state.gateway.profiles.lookup("openai", "alpha-7b") is not None  # loaded for the scorers
+            wait_for(lambda: app.state.gateway.profiles.lookup("openai", "alpha-7b") is not None)  # for the scorers
         suite.write_text(suite.read_text().replace('reference = "Paris."', 'reference = "Paris, on the Seine."'))
         with running_gateway(build_app(tmp_path / "data", settings)) as base:
             second = wait_profiled(base, {"alpha-7b"})
@@ -192,18 +203,18 @@ def test_profiling_switched_off_never_starts(tmp_path):
     assert found["models"] == [] and found["due"] == [] and found["enabled"] is False and found["running"] is None
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "profiling_disabled"
     assert answer.status_code == 200
-    assert not any(t.get_name() == "routerd-profiling" for t in app.state.gateway.profiling._tasks)
+    assert not any(t.get_name() == "routerd-profiling" for t in profiling_job(app)._tasks)
 
 
 @pytest.mark.postgres
 def test_on_postgresql_one_replica_profiles_at_a_time(tmp_path, postgres_url, caplog):
-    caplog.set_level(logging.INFO, logger="routerd.profiling")
+    caplog.set_level(logging.INFO, logger="routerd.plugin.profiling")
     state = ReplayState(models=["alpha-7b"], reply=REPLY, delay={"alpha-7b": 0.3})
     with replay_server(state) as url:
         settings = {**config(url, refresh_interval=0.5), "database": {"url": postgres_url}}
         first, second = build_app(tmp_path / "a", settings), build_app(tmp_path / "b", settings)
         with running_gateway(first) as base_a:
-            wait_for(lambda: first.state.gateway.profiling.running, timeout=30, step=0.02)
+            wait_for(lambda: profiling_job(first).running, timeout=30, step=0.02)
             with running_gateway(second) as base_b:
                 wait_profiled(base_a, {"alpha-7b"})
                 # the second replica found the lock taken, or the profile already stored: it profiled nothing
@@ -216,7 +227,7 @@ def test_on_postgresql_one_replica_profiles_at_a_time(tmp_path, postgres_url, ca
 
 def test_the_gateway_uses_the_configured_suite_and_refuses_a_bad_one_at_start_up(tmp_path):
     app = build_app(tmp_path / "a", {"profiling": {"suite": str(SHORT_SUITE)}})
-    assert app.state.gateway.profiling.profiler.suite.name == "routerd-tests"
+    assert profiling_job(app).profiler.suite.name == "routerd-tests"
     bad = tmp_path / "bad.toml"
     bad.write_text(SHORT_SUITE.read_text().replace('category = "coding"', 'category = "poetry"'))
     with pytest.raises(ConfigError, match=r"prompt 'coding-hello' \(prompts\[2\]\): category 'poetry' is not"):
@@ -229,13 +240,13 @@ def test_requests_are_answered_while_a_model_is_being_profiled(tmp_path):
         settings = config(url, skip=["fast-*"])  # only the slow model is profiled
         app = build_app(tmp_path, settings)
         with running_gateway(app) as base:
-            wait_for(lambda: app.state.gateway.profiling.running, timeout=30, step=0.02)
+            wait_for(lambda: profiling_job(app).running, timeout=30, step=0.02)
             time.sleep(0.2)  # the profiler now waits on its first request to slow-7b (3 s)
             started = time.perf_counter()
             hello = {"model": "fast-1b", "messages": [{"role": "user", "content": "hi"}]}
             answer = httpx.post(f"{base}/v1/chat/completions", json=hello, timeout=10)
             elapsed = time.perf_counter() - started
-            progress = app.state.gateway.profiling.profiler.progress
+            progress = profiling_job(app).profiler.progress
     assert answer.status_code == 200
     assert elapsed < 1.5  # it did not wait for the profiler's request (which had 2.8 s to go)
     assert progress is not None and progress.models == ["slow-7b"]  # profiling.skip kept fast-1b out
@@ -251,3 +262,33 @@ def test_a_model_whose_name_has_slashes_is_reachable_by_name_and_by_backend(tmp_
         again = httpx.post(f"{base}/admin/reprofile?force=true&model=team/alpha-7b", headers=ADMIN)
     assert by_id["model"] == by_backend["model"] == "team/alpha-7b" and by_id["backend"] == "openai"
     assert again.json()["scheduled"] == ["team/alpha-7b"]
+
+
+def test_the_plugin_switched_off_serves_no_profiles_and_profiles_nothing(tmp_path):
+    """``[plugins.profiling] enabled = false``: no job, no admin routes; the stored profiles stay the kernel's."""
+    state = ReplayState(models=["alpha-7b"], reply=REPLY)
+    with replay_server(state) as url:
+        settings = config(url)
+        settings["plugins"]["profiling"] = {"enabled": False}
+        app = build_app(tmp_path, settings)
+        with running_gateway(app) as base:
+            time.sleep(1.0)
+            listed = httpx.get(f"{base}/admin/profiles", headers=ADMIN)
+            reprofile = httpx.post(f"{base}/admin/reprofile", headers=ADMIN)
+            plugins = httpx.get(f"{base}/admin/plugins", headers=ADMIN).json()
+    assert listed.status_code == 404 and reprofile.status_code == 404
+    assert chat_requests(state) == []
+    assert "profiling" not in app.state.gateway.plugins.registry.jobs
+    [record] = [p for p in plugins if p["name"] == "profiling"]
+    assert record["enabled"] is False and record["builtin"] is True
+
+
+def test_the_plugin_registers_its_job_routes_and_commands(tmp_path):
+    app = build_app(tmp_path, {"profiling": {"suite": str(SHORT_SUITE)}})
+    [record] = [r for r in app.state.gateway.plugins.describe() if r["name"] == "profiling"]
+    assert record["hooks"] == ["register_commands", "register_jobs", "register_routes"]
+    assert record["registered"] == {
+        "jobs": ["profiling"],
+        "routes": ["GET /admin/profiles", "GET /admin/profiles/{model:path}", "POST /admin/reprofile"],
+        "commands": ["profile", "profiles"],
+    }

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from routerd.profiling.checks import check, find_choice, find_number
-from routerd.profiling.suite import Expectation
+from routerd_profiling.checks import check, find_choice, find_number
+from routerd_profiling.suite import Expectation
 
 
 @pytest.mark.parametrize(

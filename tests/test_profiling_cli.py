@@ -1,6 +1,7 @@
-"""The command line: ``routerd profile`` (in-process, with a progress bar and a results table) and
-``routerd profiles export|import``: a round trip between gateways on SQLite and PostgreSQL, idempotent, and bad
-files refused naming the record and field, without writing anything."""
+"""The commands of the ``profiling`` plugin: ``routerd profile`` (in-process, with a progress bar and a results
+table) and ``routerd profiles export|import``: a round trip between gateways on SQLite and PostgreSQL, idempotent,
+and bad files refused naming the record and field, without writing anything. The commands are listed by
+``routerd --help`` while the plugin is on, and gone when it is off."""
 
 from __future__ import annotations
 
@@ -14,21 +15,19 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from profiling_helpers import SHORT_SUITE
-from routerd.benchmarks.repository import BenchmarkRepository
+from routerd import BenchmarkRecord, BenchmarkStore, Database
 from routerd.cli import main
-from routerd.db.database import Database
 from routerd.db.models import BenchmarkRecordRow, CatalogModel, ModelProfile
-from routerd.schemas.catalog import BenchmarkRecord
 from servers import ReplayState, replay_server
 
 REPLY = "The answer is 5. Paris, of course."
 
 
-def write_config(folder: Path, *, database: str = "", replay: str | None = None) -> Path:
+def write_config(folder: Path, *, database: str = "", replay: str | None = None, off: tuple[str, ...] = ()) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     lines = [f'data_dir = "{folder}"', "[database]", f'url = "{database}"']
     lines += ["[profiling]", f'suite = "{SHORT_SUITE}"', "max_tokens = 16"]
-    for name in ("local", "hf_leaderboard", "lmsys_arena"):
+    for name in ("local", "hf_leaderboard", "lmsys_arena", *off):
         lines += [f"[plugins.{name}]", "enabled = false"]
     if replay is not None:
         lines += ["[plugins.openai]", f'base_url = "{replay}"']
@@ -63,7 +62,7 @@ def add_benchmarks(url: str, records: list[BenchmarkRecord]) -> None:
         database = Database(url)
         await database.start()
         try:
-            await BenchmarkRepository(database).replace_source(records[0].source, records)
+            await BenchmarkStore(database).replace_source(records[0].source, records)
         finally:
             await database.close()
 
@@ -119,6 +118,29 @@ def test_profile_with_no_backend_says_so(tmp_path):
     assert result.exit_code == 0 and "no chat model to profile" in result.output
 
 
+def _commands(output: str) -> set[str]:
+    """The command names `routerd --help` lists."""
+    return {line.split()[0] for line in output.split("Commands:")[1].splitlines() if line.strip()}
+
+
+def test_the_commands_are_listed_while_the_plugin_is_on_and_gone_when_it_is_off(tmp_path):
+    listed = routerd(write_config(tmp_path / "on"), "--help")
+    subcommands = routerd(write_config(tmp_path / "on"), "profiles", "--help")
+    config = write_config(tmp_path / "off", off=("profiling",))
+    unlisted = CliRunner().invoke(main, ["--help"], env={"ROUTERD_CONFIG": str(config)})
+    missing = CliRunner().invoke(main, ["--config", str(config), "profile"])
+    assert listed.exit_code == 0 and {"profile", "profiles"} <= _commands(listed.output)
+    assert "export" in subcommands.output and "import" in subcommands.output
+    assert unlisted.exit_code == 0 and {"serve", "plugins"} <= _commands(unlisted.output)
+    assert not {"profile", "profiles"} & _commands(unlisted.output)
+    assert missing.exit_code == 2 and "No such command 'profile'" in missing.output
+
+
+def test_help_lists_the_commands_of_the_configuration_given_with_config(tmp_path):
+    unlisted = routerd(write_config(tmp_path, off=("profiling",)), "--help")
+    assert not {"profile", "profiles"} & _commands(unlisted.output)
+
+
 def test_export_holds_every_row_with_its_details(exported):
     data = json.loads(exported.read_text())
     assert data["format"] == "routerd.measurements" and data["version"] == 1
@@ -161,8 +183,12 @@ def test_imported_profiles_reach_the_gateway(exported, tmp_path):
         gateway = app.state.gateway
         await gateway.start()
         try:
-            await gateway.profiling.reload()
-            return gateway.profiles.lookup("openai", "alpha-7b")
+            for _ in range(100):  # the kernel loads the stored profiles in the background at start
+                found = gateway.profiles.lookup("openai", "alpha-7b")
+                if found is not None:
+                    return found
+                await asyncio.sleep(0.05)
+            return None
         finally:
             await gateway.close()
 

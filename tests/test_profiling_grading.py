@@ -1,6 +1,6 @@
 """Grading one answer: empty first, then the exact check, then the first judge with a valid verdict, else a
 neutral unjudged 0.5; judges that fail, hang or return nonsense are passed over with a note. The judges here
-are small scorer objects, as plugins register them."""
+are small `routerd.Judge` objects, as plugins register them, asked through `routerd.Judges` (``context.judges``)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import math
 
 import pytest
 
-from routerd import Judgement, PromptFeatures
-from routerd.profiling.grading import grade
-from routerd.profiling.suite import Expectation, SuitePrompt
+from routerd import Judgement, Judges, PromptFeatures
+from routerd_profiling.grading import grade
+from routerd_profiling.suite import Expectation, SuitePrompt
 
 OPEN = SuitePrompt(id="open", category="coding", prompt="Write hello world.", reference="print('hello world')")
 EXACT = SuitePrompt(id="sum", category="math", prompt="2+3?", reference="5", expect=Expectation(number=5))
@@ -19,16 +19,13 @@ FEATURES = PromptFeatures(text="Write hello world.", category="coding")
 
 
 class Judge:
-    """A judging scorer that answers `verdict` (or raises it, or sleeps), recording what it was given."""
+    """A judge that answers `verdict` (or raises it, or sleeps), recording what it was given."""
 
     def __init__(self, name: str, verdict=None, *, sleep: float = 0.0) -> None:
         self.name = name
         self.verdict = verdict
         self.sleep = sleep
         self.seen: list[tuple] = []
-
-    async def score(self, features, candidates):
-        return {}
 
     async def judge(self, features, model, answer, reference=None):
         self.seen.append((features.category, model, answer, reference))
@@ -39,15 +36,15 @@ class Judge:
 
 
 def run(prompt, answer, *judges, timeout=1.0):
-    scorers = {j.name: j for j in judges}
-    return asyncio.run(grade(prompt, FEATURES, "model-x", answer, scorers, judge_timeout=timeout))
+    registered = Judges({j.name: j for j in judges})
+    return asyncio.run(grade(prompt, FEATURES, "model-x", answer, registered, judge_timeout=timeout))
 
 
 def test_the_first_valid_verdict_counts_and_gets_the_reference():
     silent, first, second = Judge("silent"), Judge("first", Judgement(0.8, "good")), Judge("second", Judgement(0.1))
     verdict = run(OPEN, "print('hello world')", silent, first, second)
     assert (verdict.score, verdict.method, verdict.judged, verdict.judge) == (0.8, "judge", True, "first")
-    assert verdict.reason == "good" and verdict.notes == []  # a scorer that does not judge is no news
+    assert verdict.reason == "good" and verdict.notes == []  # a judge with no opinion is no news
     assert first.seen == [("coding", "model-x", "print('hello world')", "print('hello world')")]
     assert second.seen == []
 
@@ -72,7 +69,7 @@ def test_an_empty_answer_scores_zero_without_asking_anyone(answer):
 def test_without_a_judge_a_non_empty_answer_is_a_neutral_unjudged_half():
     verdict = run(OPEN, "print('hi')")
     assert (verdict.score, verdict.method, verdict.judged, verdict.judge) == (0.5, "unjudged", False, None)
-    assert verdict.reason == "no scorer judges answers"
+    assert verdict.reason == "no judge is registered"
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def garbage_server():
 
 
 def test_both_models_are_profiled_judged_and_cited_by_routing(llama_server, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="routerd.profiling")
+    caplog.set_level(logging.INFO, logger="routerd.plugin.profiling")
     state = ReplayState(models=["replay-large"], reply="I think the answer is B.")
     with replay_server(state) as replay:
         config = settings(llama_server, replay, [{"name": "similarity", "url": llama_server}])
@@ -63,7 +63,7 @@ def test_both_models_are_profiled_judged_and_cited_by_routing(llama_server, tmp_
             explained = httpx.get(f"{base}/admin/decisions/{raw.headers['x-routerd-decision-id']}", headers=ADMIN)
             forced = httpx.post(f"{base}/admin/reprofile?force=true&model={GEMMA}", headers=ADMIN)
             wait_for(lambda: runs_of(base, GEMMA) == 2, timeout=240)
-            judged_calls = app.state.gateway.plugins.registry.scorers["similarity"].calls
+            judged_calls = app.state.gateway.plugins.registry.judges["similarity"].calls
     by_model = {m["model"]: m for m in found["models"]}
     assert set(by_model) == {GEMMA, "replay-large"}
     real = by_model[GEMMA]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from routerd.errors import ConfigError
-from routerd.profiling.suite import BUNDLED_SUITE, load_suite, parse_suite
+from routerd import ConfigError
+from routerd_profiling.suite import BUNDLED_SUITE, load_suite, parse_suite
 
 SHORT_SUITE = Path(__file__).parent / "data" / "short_suite.toml"
 
@@ -31,7 +31,7 @@ def test_the_bundled_suite_covers_every_kind_of_prompt():
 
 def test_the_bundled_suites_exact_expectations_accept_their_own_reference():
     """Each reference answer, read as a model's answer, passes its prompt's exact check."""
-    from routerd.profiling.checks import check
+    from routerd_profiling.checks import check
 
     for prompt in load_suite().prompts:
         if prompt.expect is not None:

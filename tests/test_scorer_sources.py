@@ -1,6 +1,8 @@
 """The learned and benchmark scorers against a real database (SQLite and PostgreSQL): what they learn from the
-rows other parts of the gateway write (feedback, profiling runs, benchmark syncs), that they refresh in the
-background, and that the request path reads no database and has nothing to do when there is nothing to say."""
+rows other parts of the gateway write (feedback, profiling runs, benchmark syncs), read through the services the
+gateway gives plugins (the decision log's ratings, the profile store's per-prompt scores, the benchmark store),
+that they refresh in the background, and that the request path reads no database and has nothing to do when there
+is nothing to say."""
 
 from __future__ import annotations
 
@@ -9,12 +11,14 @@ import datetime as dt
 
 import msgspec
 import pytest
+from sqlalchemy import select
 
 import routerd
-from routerd.benchmarks.repository import BenchmarkRepository
-from routerd.config import BenchmarkSettings
+from routerd.catalog import Catalog
+from routerd.config import BenchmarkSettings, DispatchSettings
 from routerd.db.database import Database
 from routerd.db.models import CatalogModel, FeedbackRow, ModelProfile, RoutingDecisionRow
+from routerd.dispatch import Dispatcher
 from routerd_benchmarks import Settings as BenchmarkScorerSettings
 from routerd_benchmarks.figures import CATEGORY_BENCHMARKS
 from routerd_benchmarks.scorer import NO_OPINION as NO_BENCHMARKS
@@ -32,6 +36,12 @@ CODING = routerd.PromptFeatures(text="Write a Rust function that parses JSON.", 
 
 def learned_settings(**values) -> LearnedSettings:
     return msgspec.convert({"embedder": "none", **values}, LearnedSettings)
+
+
+def learned_scorer(database: Database, **settings) -> LearnedScorer:
+    """The learned scorer as its plugin makes it, on the gateway's decision log and profile store."""
+    decisions = routerd.DecisionLog(database, learners={})
+    return LearnedScorer(learned_settings(**settings), decisions, routerd.ProfileStore(database))
 
 
 @pytest.fixture
@@ -81,7 +91,7 @@ async def store_outcomes(database: Database) -> None:
 
 async def test_profiles_and_feedback_in_the_database_train_the_learned_scorer(database):
     await store_outcomes(database)
-    scorer = LearnedScorer(learned_settings(min_outcomes=4, confidence_outcomes=1), database)
+    scorer = learned_scorer(database, min_outcomes=4, confidence_outcomes=1)
     assert await scorer.score(CODING, [BIG, TINY]) is NO_OPINION  # nothing trained yet
     trained = await scorer.trainer.round()
     assert trained is scorer.trained
@@ -97,7 +107,7 @@ async def test_profiles_and_feedback_in_the_database_train_the_learned_scorer(da
 
 async def test_feedback_uses_the_whole_prompt_the_scorer_remembered(database):
     await store_outcomes(database)
-    scorer = LearnedScorer(learned_settings(min_outcomes=1, profiles=False), database)
+    scorer = learned_scorer(database, min_outcomes=1, profiles=False)
     long_prompt = "Write a Rust function that parses XML. " + "It must stream the input. " * 20
     await scorer.learn(
         routerd.Outcome(decision_id="rd-1", model="tiny-0.5b", features=CODING.__class__(text=long_prompt))
@@ -119,7 +129,7 @@ async def test_feedback_on_a_second_backends_copy_counts_for_the_models_name(dat
         await session.flush()
         session.add(FeedbackRow(decision_id="rd-2", response_id="r-2", model="fake2/tiny-0.5b", rating=0.0,
                                 principal="a"))  # fmt: skip
-    scorer = LearnedScorer(learned_settings(min_outcomes=1, profiles=False), database)
+    scorer = learned_scorer(database, min_outcomes=1, profiles=False)
     trained = await scorer.trainer.round()
     assert trained.models == ["tiny-0.5b"]
     assert set(await scorer.score(CODING, [TINY])) == {"tiny-0.5b"}
@@ -136,13 +146,13 @@ async def test_bad_data_in_the_database_is_left_out_not_fatal(database):
             {"prompts": [1, {"prompt": 3, "score": 1}, {"prompt": "p", "score": True}]},
         ):
             session.add(ModelProfile(model_id=model.id, suite_version="1", category="coding", details=details))
-    scorer = LearnedScorer(learned_settings(min_outcomes=1), database)
+    scorer = learned_scorer(database, min_outcomes=1)
     assert await scorer.trainer.round() is None and scorer.trained is None
 
 
 async def test_retraining_swaps_the_whole_model_when_enough_new_feedback_arrives(database):
     await store_outcomes(database)
-    scorer = LearnedScorer(learned_settings(min_outcomes=4, retrain_after=2, reload_interval=60), database)
+    scorer = learned_scorer(database, min_outcomes=4, retrain_after=2, reload_interval=60)
     await scorer.start()
     try:
         await until(lambda: scorer.trained is not None)
@@ -163,6 +173,41 @@ async def test_retraining_swaps_the_whole_model_when_enough_new_feedback_arrives
     assert scorer.trained.counts_list[scorer.trained.column["big-14b"]] == 5  # the INI prompt, rated twice
 
 
+async def test_new_outcomes_in_the_database_retrain_it_at_the_next_look(database):
+    """Another replica's rating and a profiling run stored elsewhere reach the scorer through the database only: a
+    look every `reload_interval` (the ratings' count, the profile store's marker) finds them and retrains; a look
+    that finds nothing new trains nothing."""
+    await store_outcomes(database)
+    scorer = learned_scorer(database, min_outcomes=4, reload_interval=0.05)
+    await scorer.start()
+    try:
+        await until(lambda: scorer.trained is not None)
+        first, rounds = scorer.trained, scorer.trainer.rounds
+        await asyncio.sleep(0.3)  # several looks, nothing new
+        assert scorer.trained is first and scorer.trainer.rounds == rounds
+        async with database.session() as session:
+            session.add(RoutingDecisionRow(id="rd-other", principal="a", chosen_model="big-14b",
+                                           features={"text": "Write a Rust function that parses INI."},
+                                           candidates=[]))  # fmt: skip
+            await session.flush()
+            session.add(FeedbackRow(decision_id="rd-other", response_id="o", model="big-14b", rating=0.0,
+                                    principal="a"))  # fmt: skip
+        await until(lambda: scorer.trained is not first)
+        rated = scorer.trained
+        async with database.session() as session:
+            big = (await session.execute(select(CatalogModel).where(CatalogModel.name == "big-14b"))).scalar_one()
+            prompt = {"id": "n", "prompt": "Write a Rust function that parses HCL.", "score": 1.0, "judged": True}
+            session.add(ModelProfile(model_id=big.id, suite_version="1", category="coding",
+                                     details=profile_details([prompt])))  # fmt: skip
+        await until(lambda: scorer.trained is not rated)
+    finally:
+        await scorer.close()
+    big = first.column["big-14b"]
+    assert first.counts_list[big] == 4
+    assert rated.counts_list[rated.column["big-14b"]] == 5  # the other replica's rating
+    assert scorer.trained.counts_list[scorer.trained.column["big-14b"]] == 6  # and the new run's judged prompt
+
+
 async def until(condition, seconds: float = 30.0) -> None:
     """Wait for a background task's effect (polled: the scorers signal nothing to tests)."""
     async with asyncio.timeout(seconds):
@@ -174,13 +219,18 @@ def benchmark_record(model: str, benchmark: str, value: float, source: str = "hf
     return routerd.BenchmarkRecord(source, model, benchmark, value, dt.datetime.now(dt.UTC))
 
 
+def benchmark_scorer(database: Database, refresh_interval: float) -> BenchmarkScorer:
+    """The benchmark scorer as its plugin makes it, on the gateway's benchmark store and served models."""
+    settings = msgspec.convert({"refresh_interval": refresh_interval}, BenchmarkScorerSettings)
+    models = routerd.ServedModels(Catalog({}, database), Dispatcher(DispatchSettings()))
+    store = routerd.BenchmarkStore(database)
+    return BenchmarkScorer(settings, store, models, BenchmarkSettings(), CATEGORY_BENCHMARKS)
+
+
 async def test_benchmark_scorer_builds_its_tables_after_a_sync_and_reads_no_database_per_request(database):
-    scorer = BenchmarkScorer(
-        msgspec.convert({"refresh_interval": 0.05}, BenchmarkScorerSettings), database, BenchmarkSettings(),
-        CATEGORY_BENCHMARKS,
-    )  # fmt: skip
+    scorer = benchmark_scorer(database, 0.05)
     await scorer.start()
-    repository = BenchmarkRepository(database)
+    repository = routerd.BenchmarkStore(database)
     try:
         await asyncio.sleep(0.2)
         assert await scorer.score(CODING, [BIG, TINY]) is NO_BENCHMARKS  # nothing stored: nothing to say
@@ -205,16 +255,13 @@ async def test_benchmark_scorer_builds_its_tables_after_a_sync_and_reads_no_data
 
 
 async def test_benchmark_scorer_looks_up_a_new_catalog_model_in_the_background(database):
-    repository = BenchmarkRepository(database)
+    repository = routerd.BenchmarkStore(database)
     records = [
         benchmark_record("acme/big-14B", "math_lvl_5", 40.0),
         benchmark_record("acme/newcomer-7B", "math_lvl_5", 20.0),
     ]
     await repository.replace_source("hf_leaderboard", records)
-    scorer = BenchmarkScorer(
-        msgspec.convert({"refresh_interval": 30}, BenchmarkScorerSettings), database, BenchmarkSettings(),
-        CATEGORY_BENCHMARKS,
-    )  # fmt: skip
+    scorer = benchmark_scorer(database, 30)
     await scorer.start()
     maths = routerd.PromptFeatures(text="Solve x + 1 = 2.", category="math", difficulty="medium")
     try:

@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib.metadata import EntryPoint
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.handlers import BaseRouteHandler
 
 from routerd.api import admin, feedback, health, openai
 from routerd.api.errors import HANDLERS
+from routerd.auth import require_admin
 from routerd.config import Settings
+from routerd.errors import PluginError
 from routerd.gateway import Gateway
 
 GC_YOUNG_THRESHOLD = 10_000  # net allocations of tracked objects between young collections (default 700)
@@ -50,4 +53,33 @@ def create_app(settings: Settings, entry_points: Iterable[EntryPoint] | None = N
         logging_config=None,  # logging is set up by `routerd serve`, not by the app factory
     )
     app.state.gateway = gateway
+    add_plugin_routes(app, gateway)
     return app
+
+
+def _is_admin(path: str) -> bool:
+    return path == "/admin" or path.startswith("/admin/")
+
+
+def add_plugin_routes(app: Litestar, gateway: Gateway) -> None:
+    """Mount the routes plugins registered (`register_routes`): those under ``/admin`` behind the admin guard. A
+    method and path the app already serves stops start-up, naming the plugin."""
+    registry = gateway.plugins.registry
+    served = {(route.path, method) for route in app.routes for method in getattr(route, "methods", ())}
+    for name, handler in registry.routes.items():
+        owner = registry.owner[("register_routes", name)]
+        if isinstance(handler, Router):
+            pairs = {(route.path, method) for route in handler.routes for method in getattr(route, "methods", ())}
+            paths = {path for path, _ in pairs}
+        else:
+            assert isinstance(handler, BaseRouteHandler)
+            methods = getattr(handler, "http_methods", None) or {"GET"}
+            paths = {"/" + path.strip("/") for path in handler.paths}
+            pairs = {(path, method) for path in paths for method in methods}
+        taken = sorted(f"{method} {path}" for path, method in pairs & served)
+        if taken:
+            raise PluginError(owner, f"register_routes: {', '.join(taken)} is already served")
+        served |= pairs
+        if any(_is_admin(path) for path in paths):
+            handler = Router(path="/", route_handlers=[handler], guards=[require_admin])
+        app.register(handler)

@@ -129,3 +129,12 @@ class Catalog:
             for key, row in known.items():
                 if key not in seen and row.available and row.backend in polled:
                     row.available = False
+
+    async def recorded(self) -> list[ModelInfo]:
+        """Every model of the ``models`` table (served now or not): name, backend, size, context window."""
+        async with self.database.session() as session:
+            rows = (await session.execute(select(CatalogModel))).scalars().all()
+        return [
+            ModelInfo(name=row.name, backend=row.backend, parameters=row.parameters, context_window=row.context_window)
+            for row in rows
+        ]

@@ -1,4 +1,6 @@
-"""The command line: ``routerd serve | plugins | config | db | eval | profile | profiles``."""
+"""The command line: ``routerd serve | plugins | config | db``, and the commands plugins register
+(`register_commands`: ``routerd eval`` from ``learned``, ``routerd profile`` and ``profiles`` from ``profiling``).
+Plugin commands are found by loading the enabled plugins of the configuration the command is given."""
 
 from __future__ import annotations
 
@@ -46,12 +48,63 @@ def _reachable_database_url(settings: Settings) -> str:
     return settings.database_url
 
 
-@click.group(help="routerd: one OpenAI-compatible endpoint in front of every model you run.")
+class RouterdCommands(click.Group):
+    """The kernel's commands, then those the enabled plugins register; the plugins are loaded (from the
+    configuration, ``--config`` or ``ROUTERD_CONFIG``) only when a command that is not the kernel's is asked for,
+    or the list of commands."""
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        found = ctx.meta.get("routerd.plugin_commands")
+        if found is not None:
+            return found
+        found = {}
+        try:
+            from routerd.gateway import Gateway
+
+            gateway = Gateway(load_settings(ctx.params.get("config")))
+            for name, command in gateway.plugins.registry.commands.items():
+                if name in self.commands:
+                    owner = gateway.plugins.registry.owner[("register_commands", name)]
+                    raise PluginError(owner, f"register_commands: `routerd {name}` is a command of the kernel")
+                found[name] = command
+            ctx.meta["routerd.gateway"] = gateway
+        except (ConfigError, PluginError) as exc:
+            ctx.meta["routerd.plugin_error"] = exc
+        ctx.meta["routerd.plugin_commands"] = found
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self._plugin_commands(ctx)})
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """A plugin's command that fails on configuration or an unreachable database ends with one line."""
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, PluginError) as exc:
+            click.echo(f"routerd: configuration error: {exc}", err=True)
+            ctx.exit(2)
+        except DatabaseUnavailable as exc:
+            click.echo(f"routerd: {exc}", err=True)
+            ctx.exit(1)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if command is not None:
+            return command
+        command = self._plugin_commands(ctx).get(cmd_name)
+        if command is None and (error := ctx.meta.get("routerd.plugin_error")) is not None:
+            click.echo(f"routerd: configuration error: {error}", err=True)
+            ctx.exit(2)
+        return command
+
+
+@click.group(cls=RouterdCommands, help="routerd: one OpenAI-compatible endpoint in front of every model you run.")
 @click.option(
     "--config",
     "config",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    is_eager=True,  # before --help, which lists the commands of the plugins this configuration enables
     help="TOML configuration file (default: $ROUTERD_CONFIG; without either, defaults and environment).",
 )
 @click.version_option(package_name="routerd")
@@ -170,52 +223,70 @@ def config_docs(target: Path | None) -> None:
         click.echo(f"updated {target}")
 
 
-from routerd.learning.cli import eval_group  # noqa: E402  (`routerd eval routing`)
-
-main.add_command(eval_group)
-
-from routerd.profiling.cli import profile_command, profiles_group  # noqa: E402  (`routerd profile`, `profiles`)
-
-main.add_command(profile_command)
-main.add_command(profiles_group)
-
-
-@main.group(help="Database schema: migrations with Alembic.")
+@main.group(help="Database schema: migrations with Alembic (the kernel's, then each enabled plugin's own).")
 def db() -> None:
     pass
 
 
-@db.command("upgrade", help="Apply migrations up to REVISION (default: the newest).")
+def _plugin_migrations(settings: Settings) -> dict[str, Path]:
+    """The enabled plugins' own migrations (their MIGRATIONS folders): the plugins are loaded to find them."""
+    from routerd.gateway import Gateway
+
+    return dict(Gateway(settings).database.plugin_migrations)
+
+
+@db.command("upgrade", help="Apply the kernel's migrations up to REVISION (default: the newest), then every plugin's.")
 @click.argument("revision", default="head")
 @click.pass_context
 @_fail_cleanly
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     from routerd.db import migrate
 
-    url = _reachable_database_url(_settings(ctx))
-    asyncio.run(migrate.upgrade(url, revision))
+    settings = _settings(ctx)
+    plugins = _plugin_migrations(settings)
+    url = _reachable_database_url(settings)
+    asyncio.run(migrate.upgrade(url, revision, plugins=plugins))
     click.echo(f"database at revision {asyncio.run(migrate.current(url))}")
+    for name in sorted(plugins):
+        click.echo(f"plugin {name} at revision {asyncio.run(migrate.current(url, plugin=name))}")
 
 
-@db.command("downgrade", help="Revert migrations down to REVISION ('base' removes every table).")
+@db.command("downgrade", help="Revert migrations down to REVISION ('base' removes every table they made).")
 @click.argument("revision")
+@click.option("--plugin", default=None, help="Revert this plugin's own migrations instead of the kernel's.")
 @click.pass_context
 @_fail_cleanly
-def db_downgrade(ctx: click.Context, revision: str) -> None:
+def db_downgrade(ctx: click.Context, revision: str, plugin: str | None) -> None:
     from routerd.db import migrate
 
-    url = _reachable_database_url(_settings(ctx))
-    asyncio.run(migrate.downgrade(url, revision))
-    click.echo(f"database at revision {asyncio.run(migrate.current(url)) or 'base'}")
+    settings = _settings(ctx)
+    target = None
+    if plugin is not None:
+        plugins = _plugin_migrations(settings)
+        if plugin not in plugins:
+            raise ConfigError("--plugin", f"no enabled plugin {plugin!r} has migrations (with: {sorted(plugins)})")
+        target = (plugin, plugins[plugin])
+    url = _reachable_database_url(settings)
+    asyncio.run(migrate.downgrade(url, revision, plugin=target))
+    found = asyncio.run(migrate.current(url, plugin=plugin))
+    click.echo(f"{'plugin ' + plugin if plugin else 'database'} at revision {found or 'base'}")
 
 
-@db.command("current", help="Print the database's revision and the newest one available.")
+@db.command("current", help="Print the database's revisions (the kernel's and each plugin's) and the newest ones.")
 @click.pass_context
 @_fail_cleanly
 def db_current(ctx: click.Context) -> None:
     from routerd.db import migrate
 
-    current = asyncio.run(migrate.current(_reachable_database_url(_settings(ctx))))
+    settings = _settings(ctx)
+    plugins = _plugin_migrations(settings)
+    url = _reachable_database_url(settings)
+    current = asyncio.run(migrate.current(url))
     head = migrate.head_revision()
-    state = "up to date" if current == head else "upgrade available: routerd db upgrade"
-    click.echo(f"current: {current or 'none (empty database)'}\nhead: {head}\n{state}")
+    behind = current != head
+    click.echo(f"current: {current or 'none (empty database)'}\nhead: {head}")
+    for name, folder in sorted(plugins.items()):
+        found, newest = asyncio.run(migrate.current(url, plugin=name)), migrate.plugin_head(name, folder)
+        behind = behind or found != newest
+        click.echo(f"plugin {name}: current {found or 'none'}, head {newest}")
+    click.echo("upgrade available: routerd db upgrade" if behind else "up to date")

@@ -11,6 +11,7 @@ table in docs/configuration.md from it, and a test keeps the two equal.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -23,6 +24,7 @@ from msgspec import Meta
 
 from routerd.errors import ConfigError
 
+log = logging.getLogger("routerd.config")
 CONFIG_ENV = "ROUTERD_CONFIG"
 NESTED_ENV_PREFIX = "ROUTERD__"
 
@@ -114,7 +116,31 @@ class DispatchSettings(_Section):
 
 
 class CacheSettings(_Section):
-    response_max_size: Annotated[int, _doc("Most responses a response cache keeps.", ge=0)] = 10_000
+    sampled: Annotated[
+        bool,
+        _doc(
+            "Answer sampled requests (a temperature above 0, or none given, and no seed) from the cache plugins "
+            "too; off: such requests bypass the caches."
+        ),
+    ] = False
+    lookup_timeout: Annotated[
+        float, _doc("Seconds one cache plugin may take to look a request up; then it counts as a miss.", gt=0)
+    ] = 0.5
+
+
+class SkillSettings(_Section):
+    offer: Annotated[
+        Literal["request", "always", "never"],
+        _doc(
+            "Which requests are offered the skill plugins as tools: `request`, those naming them in the "
+            "`X-Routerd-Skills` header (names, or `*`); `always`, every request unless that header says `none`; "
+            "`never`."
+        ),
+    ] = "request"
+    max_iterations: Annotated[
+        int, _doc("Rounds of skill calls in one request; then the model's last answer is returned.", ge=1, le=50)
+    ] = 5
+    timeout: Annotated[float, _doc("Seconds one skill call may take; then its result is an error.", gt=0)] = 30.0
 
 
 class BenchmarkSettings(_Section):
@@ -165,7 +191,7 @@ class ProfilingSettings(_Section):
     prompt_timeout: Annotated[
         float, _doc("Seconds one suite prompt may take in all (request to last token); then it counts as failed.", gt=0)
     ] = 120.0
-    judge_timeout: Annotated[float, _doc("Seconds one scorer may take to judge one answer.", gt=0)] = 60.0
+    judge_timeout: Annotated[float, _doc("Seconds one judge may take to grade one answer.", gt=0)] = 60.0
     max_consecutive_failures: Annotated[
         int, _doc("Prompts failing in a row after which the rest of a model's suite is skipped.", ge=1)
     ] = 3
@@ -175,11 +201,6 @@ class ProfilingSettings(_Section):
     refresh_interval: Annotated[
         float, _doc("Seconds between reloads of the stored profiles (other replicas' runs, imports).", gt=0)
     ] = 300.0
-
-
-class RateLimitSettings(_Section):
-    enabled: Annotated[bool, _doc("Limit requests per principal.")] = False
-    requests_per_minute: Annotated[int, _doc("Requests a principal may make per minute.", ge=1)] = 120
 
 
 class ModelOverride(_Section):
@@ -216,8 +237,8 @@ class Settings(_Section):
     dispatch: DispatchSettings = msgspec.field(default_factory=DispatchSettings)
     response: ResponseSettings = msgspec.field(default_factory=ResponseSettings)
     cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
+    skills: SkillSettings = msgspec.field(default_factory=SkillSettings)
     benchmarks: BenchmarkSettings = msgspec.field(default_factory=BenchmarkSettings)
-    rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     models: Annotated[
         dict[Annotated[str, Meta(min_length=1, max_length=256)], ModelOverride],
         _doc(
@@ -250,15 +271,20 @@ LEGACY_ENVIRONMENT: dict[str, str] = {
     "ROUTER_EXTERNAL_MODEL_NAME": "routing.external_model_name",
     "ROUTER_ADMIN_API_KEY": "plugins.apikey_auth.admin_api_key",
     "ROUTER_QUALITY_PREFERENCE": "routing.quality_preference",
-    "ROUTER_CACHE_RESPONSE_MAX_SIZE": "cache.response_max_size",
     "ROUTER_JUDGE_ENABLED": "plugins.judge.enabled",
     "ROUTER_JUDGE_MODEL": "plugins.judge.model",
     "ROUTER_JUDGE_BASE_URL": "plugins.judge.base_url",
     "ROUTER_JUDGE_API_KEY": "plugins.judge.api_key",
     "ROUTER_EMBED_MODEL": "routing.embed_model",
     "ROUTER_BENCHMARK_SOURCES": "benchmarks.sources",
-    "ROUTER_RATE_LIMIT_ENABLED": "rate_limit.enabled",
     "ROUTER_DATABASE_URL": "database.url",
+}
+
+# Variables of the system routerd replaces that routerd has no setting for (yet): set, they are ignored with a
+# warning rather than silently.
+UNSUPPORTED_ENVIRONMENT: dict[str, str] = {
+    "ROUTER_CACHE_RESPONSE_MAX_SIZE": "no builtin response cache yet; a cache plugin has its own size setting",
+    "ROUTER_RATE_LIMIT_ENABLED": "no rate limits yet",
 }
 
 # Legacy spellings of backend names in ROUTER_PROVIDER.
@@ -358,7 +384,11 @@ def explain_validation_error(exc: msgspec.ValidationError, prefix: str = "") -> 
 
 def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read, merge and validate the configuration; raise `ConfigError` naming the bad key."""
-    tree, sources = gather(config_file, os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    for name, why in UNSUPPORTED_ENVIRONMENT.items():
+        if name in environ:
+            log.warning("%s is set but ignored: %s", name, why)
+    tree, sources = gather(config_file, environ)
     if "sources" in tree:
         raise ConfigError("sources", "unknown key")
     plugins = tree.get("plugins", {})
@@ -369,8 +399,24 @@ def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | 
         settings = msgspec.convert({**tree, "sources": sources}, Settings, strict=False)
     except msgspec.ValidationError as exc:
         key, reason = explain_validation_error(exc)
+        choices = _choices(Settings, key.split("."))
+        if choices and reason.startswith("invalid enum value"):
+            reason += f" (expected one of: {', '.join(map(str, choices))})"
         raise ConfigError(_with_source(key, sources), reason) from None
     return settings
+
+
+def _choices(struct: Any, path: list[str]) -> tuple[Any, ...]:
+    """The values a ``Literal`` setting at `path` allows (empty for other settings)."""
+    import typing
+
+    hints = typing.get_type_hints(struct, include_extras=True) if isinstance(struct, type) else {}
+    hint = hints.get(path[0]) if path else None
+    while typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    if len(path) > 1:
+        return _choices(hint, path[1:])
+    return typing.get_args(hint) if typing.get_origin(hint) is Literal else ()
 
 
 def _check_model_overrides(models: Any, sources: Mapping[str, str]) -> None:

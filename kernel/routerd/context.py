@@ -3,35 +3,53 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from routerd.errors import ConfigError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from routerd.config import Settings
     from routerd.db.database import Database
-    from routerd.profiling.index import ProfileIndex
-    from routerd.routing.embedding import GatewayEmbedder
+    from routerd.decisions import DecisionLog
+    from routerd.embedding import GatewayEmbedder
+    from routerd.judging import Judges
+    from routerd.schemas.catalog import Principal
     from routerd.served_models import ServedModels
+    from routerd.stores import BenchmarkStore, ProfileIndex, ProfileStore
+
+
+@dataclass
+class Services:
+    """What the gateway shares with every plugin, filled in by the gateway before the plugins load. Each is
+    usable once the gateway has started (from registered objects' ``start`` and request methods, route handlers
+    and commands inside ``context.started()``), not from a hook itself."""
+
+    models: ServedModels | None = None
+    profiles: ProfileIndex | None = None
+    profile_store: ProfileStore | None = None
+    benchmarks: BenchmarkStore | None = None
+    decisions: DecisionLog | None = None
+    judges: Judges | None = None
+    embedder: GatewayEmbedder | None = None
+    authenticate: Callable[[Any], Awaitable[Principal]] | None = None
+    lifecycle: Callable[..., AbstractAsyncContextManager[None]] | None = None
+    serving: bool = False  # set when the gateway starts: False for a command's gateway (no background jobs)
 
 
 @dataclass(frozen=True)
 class PluginContext:
-    """Passed to every hook of one plugin.
+    """Passed to every hook of one plugin (docs/plugins.md, "The plugin context").
 
-    `settings` is the plugin's ``[plugins.<name>]`` table validated into the plugin's own
-    ``Settings`` Struct (None when the plugin declares none); `config` is the gateway's whole
-    configuration, read-only; `data_dir` is a folder the plugin may write to; `log` is the
-    plugin's logger; `database` is the gateway's database (usable once the gateway has started,
-    from the registered objects' ``start`` and request methods); `models` calls the models the
-    gateway serves by catalog name, without routing (`routerd.ServedModels`; usable once the
-    gateway has started); `profiles` is the gateway's runtime profiles
-    (`routerd.profiling.ProfileIndex`): each model's latest profiled quality and speed per
-    category, in memory, for scorers to read on the request path; `embedder` embeds prompts
-    with the model ``routing.embed_model`` names, through `models`
-    (`routerd.routing.embedding.GatewayEmbedder`), None when that setting is empty. Plugins
+    `settings` is the plugin's ``[plugins.<name>]`` table validated into the plugin's own ``Settings`` Struct
+    (None when the plugin declares none); `config` is the gateway's whole configuration, read-only; `data_dir`
+    is a folder the plugin may write to; `log` is the plugin's logger; `database` is the gateway's database, for
+    the plugin's own tables (``MIGRATIONS``); the properties below are the gateway's shared services. Plugins
     never read environment variables themselves.
     """
 
@@ -41,9 +59,73 @@ class PluginContext:
     data_dir: Path
     log: logging.Logger
     database: Database
-    models: ServedModels | None = None  # always set by the gateway
-    profiles: ProfileIndex | None = None  # always set by the gateway
-    embedder: GatewayEmbedder | None = None  # set when routing.embed_model names a model
+    services: Services
+    _shared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def shared(self, key: str, make: Callable[[], T]) -> T:
+        """The object `make()` built the first time this plugin asked for `key`, in this gateway: for an object
+        a plugin registers in two families (a scorer that also learns), from each hook. The plugin's hooks share
+        one context per gateway, so the object never outlives its gateway or crosses to another."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
+
+    @property
+    def models(self) -> ServedModels:
+        """The models the gateway serves, to call by catalog name without routing (`routerd.ServedModels`)."""
+        return self._service("models")
+
+    @property
+    def profiles(self) -> ProfileIndex:
+        """Each model's latest profile per category, in memory (`routerd.ProfileIndex`), for the request path."""
+        return self._service("profiles")
+
+    @property
+    def profile_store(self) -> ProfileStore:
+        """The stored profiling runs (`routerd.ProfileStore`): store a run, read the latest ones and history."""
+        return self._service("profile_store")
+
+    @property
+    def benchmarks(self) -> BenchmarkStore:
+        """The public benchmark figures the gateway has synced (`routerd.BenchmarkStore`)."""
+        return self._service("benchmarks")
+
+    @property
+    def decisions(self) -> DecisionLog:
+        """The decision log (`routerd.DecisionLog`): find a decision, read the ratings users gave."""
+        return self._service("decisions")
+
+    @property
+    def judges(self) -> Judges:
+        """The registered judges, asked in turn for a verdict (`routerd.Judges`)."""
+        return self._service("judges")
+
+    @property
+    def embedder(self) -> GatewayEmbedder | None:
+        """Prompt embeddings from the model ``routing.embed_model`` names, or None when that setting is empty."""
+        return self.services.embedder
+
+    @property
+    def serving(self) -> bool:
+        """True once the gateway has started to serve requests; False before, and in a gateway started for a
+        command (``context.started()``): background work (periodic jobs) starts only when this is true."""
+        return self.services.serving
+
+    async def principal(self, request: Any) -> Principal:
+        """The caller of `request` (a Litestar request, in a route handler), as the authenticators see it."""
+        authenticate = self._service("authenticate")
+        return await authenticate(request.scope)
+
+    @asynccontextmanager
+    async def started(self, *, database_only: bool = False) -> AsyncIterator[None]:
+        """For commands: start the gateway this plugin belongs to (database, plugins' ``start()``, a first
+        discovery of the models; no HTTP server and no jobs) and stop it when the block ends. With
+        `database_only`, only the database (for commands that read and write the stores). A database that does
+        not answer raises `routerd.DatabaseUnavailable` (one line: the kernel's command line ends the command
+        with it and exit status 1)."""
+        lifecycle = self._service("lifecycle")
+        async with lifecycle(database_only=database_only):
+            yield
 
     def config_error(self, key: str, reason: str) -> ConfigError:
         """The error for a bad value of this plugin's setting `key`, found by the plugin itself
@@ -52,3 +134,9 @@ class PluginContext:
         full = f"plugins.{self.name}.{key}"
         source = self.config.sources.get(full)
         return ConfigError(f"{full} (from {source})" if source else full, reason)
+
+    def _service(self, name: str) -> Any:
+        found = getattr(self.services, name)
+        if found is None:
+            raise RuntimeError(f"context.{name} is not available here (the gateway provides it)")
+        return found

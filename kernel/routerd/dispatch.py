@@ -2,7 +2,9 @@
 
 A request goes to the first model of the routing decision; when that model fails before the
 first byte reaches the client (connect error, 5xx, timeout, malformed answer), the next is
-tried. Once bytes are on their way, a failure ends the stream with an explicit error event.
+tried, unless the backend raised a `BackendError` with ``retryable=False`` (no other model would
+do better): then the client gets that error at once. Once bytes are on their way, a failure ends
+the stream with an explicit error event.
 
 Timeouts: the backend's own connect timeout; `first_token_timeout` until a streamed answer's
 first chunk; `idle_timeout` between chunks; and
@@ -136,6 +138,8 @@ class Dispatcher:
                 attempts.append(Attempt(entry.id, exc.message))
                 continue
             except (BackendError, TimeoutError) as exc:
+                if isinstance(exc, BackendError) and not exc.retryable:
+                    raise  # the backend says no model would do better: the client gets its error as it is
                 last = _as_backend_error(entry, exc)
                 attempts.append(Attempt(entry.id, last.message))
                 self.failed(entry.backend)

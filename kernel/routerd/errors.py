@@ -86,11 +86,19 @@ class RateLimited(GatewayError):
 
 
 class BackendError(GatewayError):
-    """A backend failed; `retryable` says whether another model may be tried."""
+    """A backend failed. `retryable` (True unless the backend says otherwise) says whether another model may be
+    tried: a backend that raises ``BackendError(..., retryable=False)`` means that no other model would do better
+    (the request itself is at fault, or must not run twice); dispatch then gives up at once, passes the error on
+    to the client, and does not count it against the backend's health."""
 
     status_code = 502
     error_type = "backend_error"
-    retryable = True
+
+    def __init__(
+        self, message: str, *, param: str | None = None, code: str | None = None, retryable: bool = True
+    ) -> None:
+        super().__init__(message, param=param, code=code)
+        self.retryable = retryable
 
 
 class BackendUnavailable(BackendError):

@@ -22,11 +22,9 @@ import pluggy
 
 from routerd import hookspecs
 from routerd.config import Settings, describe_key, explain_validation_error
-from routerd.context import PluginContext
+from routerd.context import PluginContext, Services
 from routerd.db.database import Database
 from routerd.errors import ConfigError, MissingExtra, PluginError
-from routerd.profiling.index import ProfileIndex
-from routerd.served_models import ServedModels
 
 GROUP = "routerd"
 log = logging.getLogger("routerd.plugins")
@@ -63,6 +61,7 @@ class PluginRecord:
     registered: dict[str, list[str]] = field(default_factory=dict)
     settings: Any = None
     note: str = ""
+    migrations: Path | None = None  # the folder of its own Alembic revisions (module attribute MIGRATIONS)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -74,6 +73,7 @@ class PluginRecord:
             "builtin": self.distribution == "routerd",
             "hooks": self.hooks,
             "registered": self.registered,
+            "migrations": str(self.migrations) if self.migrations is not None else None,
             "note": self.note,
         }
 
@@ -98,6 +98,14 @@ class Registry:
         return self.by_family["register_scorers"]
 
     @property
+    def judges(self) -> dict[str, Any]:
+        return self.by_family["register_judges"]
+
+    @property
+    def learners(self) -> dict[str, Any]:
+        return self.by_family["register_learners"]
+
+    @property
     def skills(self) -> dict[str, Any]:
         return self.by_family["register_skills"]
 
@@ -109,8 +117,28 @@ class Registry:
     def authenticators(self) -> dict[str, Any]:
         return self.by_family["register_authenticators"]
 
+    @property
+    def jobs(self) -> dict[str, Any]:
+        return self.by_family["register_jobs"]
+
+    @property
+    def routes(self) -> dict[str, Any]:
+        return self.by_family["register_routes"]
+
+    @property
+    def commands(self) -> dict[str, Any]:
+        return self.by_family["register_commands"]
+
     def all_objects(self) -> list[Any]:
-        return [obj for objects in self.by_family.values() for obj in objects.values()]
+        """Every registered object with a lifecycle (not jobs, routes or commands), once, in registration order
+        (an object registered in two families, a scorer that also learns, say, is started and closed once)."""
+        seen: dict[int, Any] = {}
+        for family, objects in self.by_family.items():
+            if family in ("register_jobs", "register_routes", "register_commands"):
+                continue
+            for obj in objects.values():
+                seen.setdefault(id(obj), obj)
+        return list(seen.values())
 
 
 def family_label(hook: str) -> str:
@@ -156,16 +184,16 @@ class PluginHost:
         database: Database,
         eps: Iterable[EntryPoint] | None = None,
         *,
-        profiles: ProfileIndex | None = None,
+        services: Services | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
-        self.models: ServedModels | None = None  # set by the gateway before `load()`, for every context
-        self.embedder: Any = None  # likewise (routing.embed_model's GatewayEmbedder), as context.embedder
-        self.profiles = profiles if profiles is not None else ProfileIndex()
+        # What every plugin's context offers besides its own settings; the gateway fills it before `load()`.
+        self.services = services if services is not None else Services()
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
+        self.contexts: dict[str, PluginContext] = {}  # one per plugin, shared by its hooks
         self.registry = Registry()
         self._entry_points = discover(eps)
         self._started: list[Any] = []
@@ -201,6 +229,8 @@ class PluginHost:
             for record in self.records.values():
                 if record.enabled and hook in record.hooks:
                     self._call_hook(hook, record)
+        for name, scorer in list(self.registry.scorers.items()):
+            self._adopt_old_scorer(scorer, name, self.records[self.registry.owner[("register_scorers", name)]])
 
     def _check_unknown_tables(self, tables: dict[str, dict[str, Any]], names: set[str]) -> None:
         for name, table in tables.items():
@@ -240,6 +270,13 @@ class PluginHost:
             raise PluginError(ep.name, f"importing {ep.value} failed: {type(exc).__name__}: {exc}") from exc
         table.pop("enabled", None)
         record.settings = _validate_settings(ep.name, plugin, table, self.settings)
+        migrations = getattr(plugin, "MIGRATIONS", None)
+        if migrations is not None:
+            folder = Path(migrations)
+            if not folder.is_dir():
+                raise PluginError(ep.name, f"MIGRATIONS names {folder}, which is not a folder of Alembic revisions")
+            record.migrations = folder
+            self.database.plugin_migrations[ep.name] = folder
         if self.pm.is_registered(plugin):
             other = self.pm.get_name(plugin)
             raise PluginError(ep.name, f"{ep.value} is already loaded as plugin {other!r}")
@@ -260,38 +297,27 @@ class PluginHost:
                 )
 
     def _call_hook(self, hook: str, record: PluginRecord) -> None:
-        protocol = hookspecs.FAMILIES[hook]
-        registered = self.registry.by_family[hook]
-        label = family_label(hook)
-
         def register(obj: Any) -> None:
-            if not isinstance(obj, protocol):
-                missing = [a for a in _protocol_members(protocol) if not hasattr(obj, a)]
-                raise PluginError(record.name, f"{hook} got {obj!r}, not a {protocol.__name__} (missing: {missing})")
-            if obj.name in registered:
-                other = self.registry.owner[(hook, obj.name)]
-                raise PluginError(record.name, f"{label} name {obj.name!r} is already registered by {other!r}")
+            name = _checked_name(hook, obj, record.name)
             if hook == "register_backends" and self.settings.backends.provider:
                 if record.name not in self.settings.backends.provider:
-                    log.info("backend %s of plugin %s not used: backends.provider", obj.name, record.name)
+                    log.info("backend %s of plugin %s not used: backends.provider", name, record.name)
                     return
-            registered[obj.name] = obj
-            self.registry.owner[(hook, obj.name)] = record.name
-            record.registered.setdefault(label, []).append(obj.name)
+            self._add(hook, name, obj, record)
 
-        data_dir = Path(self.settings.data_dir) / "plugins" / record.name
-        data_dir.mkdir(parents=True, exist_ok=True)
-        context = PluginContext(
-            name=record.name,
-            settings=record.settings,
-            config=self.settings,
-            data_dir=data_dir,
-            log=logging.getLogger(f"routerd.plugin.{record.name}"),
-            database=self.database,
-            models=self.models,
-            profiles=self.profiles,
-            embedder=self.embedder,
-        )
+        context = self.contexts.get(record.name)
+        if context is None:
+            data_dir = Path(self.settings.data_dir) / "plugins" / record.name
+            data_dir.mkdir(parents=True, exist_ok=True)
+            context = self.contexts[record.name] = PluginContext(
+                name=record.name,
+                settings=record.settings,
+                config=self.settings,
+                data_dir=data_dir,
+                log=logging.getLogger(f"routerd.plugin.{record.name}"),
+                database=self.database,
+                services=self.services,
+            )
         others = [p for p in self.pm.get_plugins() if self.pm.get_name(p) != record.name]
         caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
         try:
@@ -301,15 +327,52 @@ class PluginHost:
         except Exception as exc:
             raise PluginError(record.name, f"{hook} failed: {type(exc).__name__}: {exc}") from exc
 
+    def _add(self, hook: str, name: str, obj: Any, record: PluginRecord) -> None:
+        registered = self.registry.by_family[hook]
+        label = family_label(hook)
+        if name in registered:
+            other = self.registry.owner[(hook, name)]
+            raise PluginError(record.name, f"{label} name {name!r} is already registered by {other!r}")
+        registered[name] = obj
+        self.registry.owner[(hook, name)] = record.name
+        record.registered.setdefault(label, []).append(name)
+
+    def _adopt_old_scorer(self, obj: Any, name: str, record: PluginRecord) -> None:
+        """A scorer written against the old `Scorer` protocol, which also judged (``judge``) and learned
+        (``learn``): it keeps working, as a judge and a learner too, with a warning that says what to change."""
+        for method, hook in (("judge", "register_judges"), ("learn", "register_learners")):
+            if not callable(getattr(obj, method, None)):
+                continue
+            if any(existing is obj for existing in self.registry.by_family[hook].values()):
+                continue  # registered there by its plugin: the new way
+            log.warning(
+                "plugin %s: scorer %r defines %s(); register it with %s as well (docs/plugins.md). It is "
+                "registered as one for now; a scorer that does not %s should drop the method",
+                record.name,
+                name,
+                method,
+                hook,
+                method,
+            )
+            self._add(hook, name, obj, record)
+
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        """Call ``start()`` on every registered object that has one, in registration order."""
+        """Call ``start()`` on every registered object that has one (jobs aside), in registration order."""
         for obj in self.registry.all_objects():
             start = getattr(obj, "start", None)
             if start is not None:
                 await start()
             self._started.append(obj)
         self.started = True
+
+    async def start_jobs(self) -> None:
+        """Start the registered jobs (a gateway that serves), after everything else: they are closed first."""
+        for job in self.registry.jobs.values():
+            if any(job is started for started in self._started):
+                continue  # also registered in another family: already started
+            await job.start()
+            self._started.append(job)
 
     async def close(self) -> None:
         """Call ``close()`` on every started object, in reverse order; errors are logged."""
@@ -326,6 +389,40 @@ class PluginHost:
 
     def describe(self) -> list[dict[str, Any]]:
         return [record.describe() for record in self.records.values()]
+
+
+def _checked_name(hook: str, obj: Any, plugin: str) -> str:
+    """The name `obj` is registered under in `hook`'s family, once it is of the family's kind."""
+    if hook == "register_routes":
+        from litestar import Router
+        from litestar.handlers import BaseRouteHandler
+
+        if isinstance(obj, Router):
+            return f"{obj.path} (router)"
+        if isinstance(obj, BaseRouteHandler):
+            methods = sorted(getattr(obj, "http_methods", None) or ["*"])
+            return f"{','.join(methods)} {' '.join(sorted(obj.paths))}"
+        raise PluginError(plugin, f"{hook} got {obj!r}, not a Litestar route handler or Router")
+    if hook == "register_commands":
+        import click
+
+        if not isinstance(obj, click.Command) or not obj.name:
+            raise PluginError(plugin, f"{hook} got {obj!r}, not a named click command")
+        return obj.name
+    protocol = hookspecs.FAMILIES[hook]
+    assert protocol is not None
+    if not isinstance(obj, protocol):
+        missing = [a for a in _protocol_members(protocol) if not hasattr(obj, a)]
+        hint = ""
+        if hook == "register_scorers" and hasattr(obj, "judge"):
+            hint = "; a judge is registered with register_judges"
+        elif hook == "register_scorers" and hasattr(obj, "learn"):
+            hint = "; a learner is registered with register_learners"
+        raise PluginError(plugin, f"{hook} got {obj!r}, not a {protocol.__name__} (missing: {missing}){hint}")
+    name = obj.name
+    if not isinstance(name, str) or not name:
+        raise PluginError(plugin, f"{hook} got {obj!r}, whose name is not a non-empty string")
+    return name
 
 
 def _hooks_of(pm: pluggy.PluginManager, plugin: Any) -> list[str]:

@@ -17,6 +17,7 @@ from routerd.schemas.catalog import (
     Contribution,
     Judgement,
     ModelInfo,
+    Outcome,
     Principal,
     PromptFeatures,
 )
@@ -26,6 +27,7 @@ from routerd.schemas.openai import (
     ChatRequest,
     EmbeddingResponse,
 )
+from routerd.schemas.pipeline import CachedAnswer, CacheQuery
 
 
 @runtime_checkable
@@ -72,24 +74,42 @@ class BenchmarkProvider(Protocol):
 
 @runtime_checkable
 class Scorer(Protocol):
-    """An estimate of how well each model will answer a prompt, with reasons."""
+    """Predicts, before the call, how well each candidate model will answer a prompt, with reasons. Routing
+    calls only scorers (`register_scorers`); grading answers is a `Judge`'s job, learning from outcomes a
+    `Learner`'s."""
 
     name: str
 
     async def score(self, features: PromptFeatures, candidates: Sequence[ModelInfo]) -> Mapping[str, Contribution]:
-        """Before the call: a contribution per candidate model name (omit a model: no opinion)."""
+        """A contribution per candidate, keyed by model name or public id (omit a model: no opinion)."""
         ...
 
-    async def judge(
-        self, features: PromptFeatures, model: str, answer: str, reference: str | None = None
-    ) -> Judgement | None:
-        """After the call: a grade of `answer` (the reply of `model` to ``features.text``), or None when
-        this scorer does not judge. `reference` is a reference answer or grading notes, when known
-        (profiling suites carry them); a judge should use it where given."""
+
+@runtime_checkable
+class Judge(Protocol):
+    """Grades an answer after the call (profiling asks the judges in turn; the first valid verdict counts)."""
+
+    name: str
+
+    async def judge(self, features: PromptFeatures, model: str, answer: str, reference: str | None = None) -> Judgement:
+        """A grade of `answer` (the reply of `model` to ``features.text``). `reference` is a reference answer or
+        grading notes, when known; a judge should use it where given. A judge that tried and could not grade
+        returns ``Judgement(score=None, judged=False, reason=...)``; one with no opinion on this answer may
+        return None."""
         ...
 
-    # Optional: ``async def learn(self, outcome: Outcome) -> None`` is called (off the request
-    # path) after every routed request and every piece of feedback, for scorers that learn.
+
+@runtime_checkable
+class Learner(Protocol):
+    """Learns from what happened: every routed request's outcome and every piece of feedback, off the request
+    path, in the order they happened on this replica."""
+
+    name: str
+
+    async def learn(self, outcome: Outcome) -> None:
+        """Take `outcome` into account (a rating, when ``outcome.rating`` is set). Must not block for long: slow
+        work belongs in the learner's own background task."""
+        ...
 
 
 @runtime_checkable
@@ -107,17 +127,21 @@ class Skill(Protocol):
 
 @runtime_checkable
 class Cache(Protocol):
-    """Stores and finds responses: exactly (same key) or semantically (same meaning)."""
+    """Finds answers given before: exactly (the same request) or semantically (a prompt that means the same).
+
+    The kernel asks the caches in registration order after authentication and validation, before routing; the
+    first hit answers without calling a model. After a complete, successful answer it shows the answer to every
+    cache's `store`. A cache must be fast on `lookup` and never raise for a store that is out of reach: log and
+    miss (an error is logged by the kernel and counted as a miss anyway)."""
 
     name: str
 
-    async def lookup(self, partition: str, key: str, text: str) -> bytes | None:
-        """A stored response for this request, or None. `partition` separates tenants and
-        parameters; `key` is an exact hash of the request; `text` the prompt, for semantic caches."""
+    async def lookup(self, query: CacheQuery) -> CachedAnswer | None:
+        """The answer stored for this request, or None. Never cross ``query.partition``."""
         ...
 
-    async def store(self, partition: str, key: str, text: str, response: bytes) -> None:
-        """Keep `response` for later lookups."""
+    async def store(self, query: CacheQuery, answer: ChatCompletion) -> None:
+        """Keep `answer` (a whole completion, unsigned) for later lookups of requests like `query`."""
         ...
 
 
@@ -132,3 +156,18 @@ class Authenticator(Protocol):
         asked, and with no opinion at all the caller is anonymous). Raise
         `routerd.AuthenticationFailed` to refuse the request outright."""
         ...
+
+
+@runtime_checkable
+class Job(Protocol):
+    """Background work a plugin runs while the gateway serves (profiling models, refreshing a shared state, ...).
+
+    The kernel starts jobs after every other registered object has started, only in a gateway that serves
+    requests (not in one a command starts with ``context.started()``), and closes them first when it stops.
+    `start` must return at once: start a task for the work, and cancel it in `close`."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...

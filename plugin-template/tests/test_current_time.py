@@ -79,3 +79,29 @@ async def test_refuses_bad_arguments(skill: CurrentTimeSkill) -> None:
         await skill.run({"timezone": 9})
     with pytest.raises(ValueError, match="unknown arguments: zone"):
         await skill.run({"zone": "UTC"})
+
+
+def test_a_model_that_calls_it_gets_the_time_through_the_gateway(tmp_path, plugin_name: str) -> None:
+    """Through the running gateway: a request that asks for the skill (``X-Routerd-Skills``) goes to a model that
+    calls tools (the fake backend's ``fake-large``, scripted to call ``current_time``), the gateway runs the skill,
+    and the model's answer quotes its result."""
+    from litestar.testing import TestClient
+    from routerd.testing import FAKE_PLUGIN, build_app
+
+    config = {
+        "plugins": {
+            plugin_name: {"default_timezone": "Asia/Tokyo"},
+            "fake": {"calls_tool": "current_time", "reply": "It is"},
+        }
+    }
+    with TestClient(build_app(tmp_path, config, [FAKE_PLUGIN])) as client:
+        answer = client.post(
+            "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "What time is it?"}]},
+            headers={"X-Routerd-Skills": "current_time"},
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-routerd-model"] == "fake-large"
+    content = answer.json()["choices"][0]["message"]["content"]
+    assert content.startswith("It is ")
+    assert_now_in(content.removeprefix("It is ").split("\n")[0], "Asia/Tokyo")

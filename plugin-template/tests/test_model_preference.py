@@ -64,5 +64,8 @@ async def test_without_patterns_has_no_opinion(fake_backend) -> None:
     assert await scorer.score(FEATURES, await fake_backend.list_models()) == {}
 
 
-async def test_does_not_judge(scorer: ModelPreferenceScorer) -> None:
-    assert await scorer.judge(FEATURES, "fake-large", "An answer.") is None
+def test_is_a_scorer_only(routerd_gateway) -> None:
+    """It predicts; it neither judges answers nor learns from outcomes."""
+    registry = routerd_gateway.plugins.registry
+    assert "model_preference" in registry.scorers
+    assert "model_preference" not in registry.judges and "model_preference" not in registry.learners

@@ -10,13 +10,14 @@ opinion: any model answers them. The reason cites each figure, its source and th
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
+from litestar import Request, get
 
 import routerd
-from routerd.benchmarks.fields import allowed_benchmarks
 from routerd_benchmarks.figures import CATEGORY_BENCHMARKS
+from routerd_benchmarks.merge import BenchmarkIndex
 from routerd_benchmarks.scorer import BenchmarkScorer
 
 
@@ -41,7 +42,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 @routerd.hookimpl
 def register_scorers(register, context: routerd.PluginContext) -> None:
     settings: Settings = context.settings
-    known = allowed_benchmarks(context.config.benchmarks.extra_benchmarks)
+    known = context.benchmarks.known()
     for category, names in settings.categories.items():
         unknown = [n for n in names if n not in known]
         if unknown or not names:
@@ -52,4 +53,27 @@ def register_scorers(register, context: routerd.PluginContext) -> None:
             )
             raise context.config_error(f"categories.{category}", reason)
     mapping = {**CATEGORY_BENCHMARKS, **{c: tuple(n) for c, n in settings.categories.items()}}
-    register(BenchmarkScorer(settings, context.database, context.config.benchmarks, mapping))
+    register(BenchmarkScorer(settings, context.benchmarks, context.models, context.config.benchmarks, mapping))
+
+
+@routerd.hookimpl
+def register_routes(register, context: routerd.PluginContext) -> None:
+    sources = list(context.config.benchmarks.sources)
+    aliases = dict(context.config.benchmarks.aliases)
+    store, models = context.benchmarks, context.models
+
+    @get("/admin/benchmarks")
+    async def list_benchmarks(request: Request) -> dict[str, Any]:
+        """Merged benchmark figures per catalog model (or for ``?model=``, any name), with the published name each
+        source was matched under and the source of every value."""
+        records = [r for r in await store.records() if not sources or r.source in sources]
+        order = sources or sorted({r.source for r in records})
+        index = BenchmarkIndex(records, order=order, aliases=aliases)
+        model = request.query_params.get("model")
+        if model is not None:
+            info = models.get(model)
+            return {"sources": index.order, "models": [index.lookup(model, info.parameters if info else None)]}
+        found = sorted(models.all(), key=lambda info: info.key)
+        return {"sources": index.order, "models": [index.lookup(info.key, info.parameters) for info in found]}
+
+    register(list_benchmarks)

@@ -9,15 +9,14 @@ figures for, and its weight grows with how many of them it has.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
+from routerd import BenchmarkRecord, Contribution
+from routerd_benchmarks.merge import Figure
 
-from routerd.benchmarks.merge import Figure
-from routerd.schemas.catalog import BenchmarkRecord, Contribution
-
-# What each prompt category's answers need, by benchmark (routerd.benchmarks.fields.BENCHMARKS):
+# What each prompt category's answers need, by benchmark (routerd.stores.benchmark_screening.BENCHMARKS):
 CATEGORY_BENCHMARKS: dict[str, tuple[str, ...]] = {
     "math": ("math_lvl_5", "gpqa"),  # competition maths; graduate science questions need calculation
     "reasoning": ("bbh", "musr", "gpqa", "mmlu_pro"),  # multi-step reasoning and knowledge
@@ -47,7 +46,7 @@ class Populations:
         values: dict[tuple[str, str], list[float]] = {}
         for record in records:
             values.setdefault((record.source, record.benchmark), []).append(record.value)
-        self.sorted = {key: np.sort(np.asarray(found, dtype=np.float64)) for key, found in values.items()}
+        self.sorted = {key: sorted(map(float, found)) for key, found in values.items()}
 
     def percentile(self, source: str, benchmark: str, value: float) -> tuple[float, int, int]:
         """(the share of published models below `value`, ties counting half; its rank, 1 the best; how many
@@ -55,8 +54,8 @@ class Populations:
         population = self.sorted.get((source, benchmark))
         if population is None or not len(population):
             return 0.5, 1, 1
-        below = int(np.searchsorted(population, value, side="left"))
-        upto = int(np.searchsorted(population, value, side="right"))
+        below = bisect.bisect_left(population, value)
+        upto = bisect.bisect_right(population, value)
         size = len(population)
         return (below + upto) / 2 / size, size - upto + 1, size
 

@@ -17,13 +17,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
-from sqlalchemy import select
-
 import routerd
-from routerd.benchmarks.merge import BenchmarkIndex
-from routerd.benchmarks.repository import BenchmarkRepository
-from routerd.db.models import CatalogModel
 from routerd_benchmarks.figures import Populations, contributions
+from routerd_benchmarks.merge import BenchmarkIndex
 
 log = logging.getLogger("routerd.plugin.benchmarks")
 NO_OPINION: Mapping[str, routerd.Contribution] = MappingProxyType({})
@@ -32,13 +28,20 @@ NO_OPINION: Mapping[str, routerd.Contribution] = MappingProxyType({})
 class BenchmarkScorer:
     name = "benchmarks"
 
-    def __init__(self, settings, database, benchmark_settings, mapping: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self,
+        settings,
+        store: routerd.BenchmarkStore,
+        models: routerd.ServedModels,
+        benchmark_settings,
+        mapping: Mapping[str, Sequence[str]],
+    ) -> None:
         self.settings = settings
-        self.database = database
+        self.store = store
+        self.models = models
         self.order = list(benchmark_settings.sources)
         self.aliases = dict(benchmark_settings.aliases)
         self.mapping = dict(mapping)
-        self.repository = BenchmarkRepository(database)
         # category -> model name -> contribution; swapped whole, never changed in place
         self.tables: dict[str, Mapping[str, routerd.Contribution]] = {}
         self.seen: frozenset[str] = frozenset()  # every model name looked up (with figures or without)
@@ -62,9 +65,6 @@ class BenchmarkScorer:
                 if self._wake is not None:
                     self._wake.set()
         return self.tables.get(features.category, NO_OPINION)
-
-    async def judge(self, features, model, answer, reference=None):
-        return None
 
     # -- the background ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -91,16 +91,14 @@ class BenchmarkScorer:
 
     async def refresh(self) -> None:
         """Rebuild everything after a sync finished; otherwise look up only the models met since."""
-        statuses = await self.repository.statuses()
+        statuses = await self.store.statuses()
         marker = tuple((name, s.finished_at, s.ok) for name, s in statuses.items())
         if marker != self._marker or self.index is None:
-            records = [r for r in await self.repository.records() if not self.order or r.source in self.order]
+            records = [r for r in await self.store.records() if not self.order or r.source in self.order]
             if not records:
                 self._marker = marker
                 return
-            async with self.database.session() as session:
-                rows = (await session.execute(select(CatalogModel.name, CatalogModel.parameters))).all()
-            names = {name: parameters for name, parameters in rows}
+            names = {model.name: model.parameters for model in await self.models.recorded()}
             names.update({name: None for name in self.seen if name not in names})
             names.update(self.pending)
             index, populations = await asyncio.to_thread(self._build, records)

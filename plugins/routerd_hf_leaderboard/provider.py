@@ -17,8 +17,7 @@ from typing import Any
 import msgspec
 
 from routerd import BenchmarkRecord
-from routerd.benchmarks import records_from_row
-from routerd.benchmarks.download import SourceUnavailable, download, new_download_session
+from routerd.toolkit import SourceUnavailable, download, new_download_session
 
 # Leaderboard column -> the kernel's benchmark name. Other columns (the raw scores, likes, licence, CO2 cost,
 # parameter count, ...) are not benchmark figures and are not read.
@@ -108,4 +107,11 @@ class HFLeaderboard:
             return []
         if row.get("Flagged") is True and not self.include_flagged:
             return []
-        return records_from_row(self.name, row.get(MODEL_COLUMN), row, COLUMNS, now)
+        # One record per mapped column the row has, the value as published: the kernel's screening, not this
+        # provider, decides whether it is acceptable.
+        model = row.get(MODEL_COLUMN)
+        return [
+            BenchmarkRecord(self.name, model, benchmark, row[column], now)  # Structs do not convert on __init__
+            for column, benchmark in COLUMNS.items()
+            if column in row
+        ]

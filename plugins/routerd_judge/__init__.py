@@ -1,4 +1,4 @@
-"""Builtin plugin ``judge``: LLM-as-judge, a scorer that grades answers after the call.
+"""Builtin plugin ``judge``: LLM-as-judge, a `routerd.Judge` that grades answers after the call.
 
 Off unless switched on (``ROUTER_JUDGE_ENABLED=true`` or ``[plugins.judge] enabled = true``):
 grading costs a model call per answer. ``model`` (``ROUTER_JUDGE_MODEL``) is the judge: with
@@ -75,7 +75,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 @routerd.hookimpl
-def register_scorers(register, context: routerd.PluginContext) -> None:
+def register_judges(register, context: routerd.PluginContext) -> None:
     settings: Settings = context.settings
     if not settings.model:
         raise context.config_error("model", "the judge needs a model (ROUTER_JUDGE_MODEL)")
@@ -93,7 +93,6 @@ def register_scorers(register, context: routerd.PluginContext) -> None:
             settings.base_url, settings.model, api_key=settings.api_key, connect_timeout=settings.connect_timeout
         )
     else:
-        assert context.models is not None  # the gateway always provides it
         endpoint = ServedJudge(context.models, settings.model)
     register(
         LLMJudge(

@@ -1,30 +1,26 @@
-"""The LLM judge: a `Scorer` whose `judge()` asks a model for a verdict on an answer.
+"""The LLM judge: a `routerd.Judge` whose `judge()` asks a model for a verdict on an answer.
 
 It never raises into its caller and never invents a score: an endpoint that is down, slow or
 answers errors, or a verdict that is still malformed after one reminder of the format, gives
-``Judgement(score=None, judged=False, reason=...)``. `score()` has no opinion, so the judge
-costs nothing on the request path.
+``Judgement(score=None, judged=False, reason=...)``. Routing never calls it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from routerd import (
     ChatCompletion,
     ChatRequest,
-    Contribution,
     GatewayError,
     Judgement,
     Message,
-    ModelInfo,
     PromptFeatures,
     ServedModels,
 )
-from routerd.upstream.openai_compat import OpenAICompatibleBackend
+from routerd.toolkit import OpenAICompatibleBackend
 from routerd_judge.prompt import grading_messages, reminder
 from routerd_judge.verdict import CRITERIA, SCHEMA, VerdictError, parse_verdict
 
@@ -117,9 +113,6 @@ class LLMJudge:
         close = getattr(self.endpoint, "close", None)
         if close is not None:
             await close()
-
-    async def score(self, features: PromptFeatures, candidates: Sequence[ModelInfo]) -> Mapping[str, Contribution]:
-        return {}  # no opinion before the call: judging is for answers
 
     async def judge(self, features: PromptFeatures, model: str, answer: str, reference: str | None = None) -> Judgement:
         if not answer.strip():

@@ -6,6 +6,10 @@ Outcomes: evaluation files (``data``, the JSONL format of ../shared/eval/routing
 outcomes of the most similar known prompts (FAISS) are averaged in when the prompt's embedding is at hand.
 Training runs in a background thread, again whenever ``retrain_after`` new outcomes arrive or the database has
 new ones; with no outcomes the scorer has no opinion and costs nothing. See docs/routing-quality.md.
+
+Hooks: the scorer is registered as a scorer (it predicts) and as a learner (it learns from every outcome and rating),
+one object shared by both hooks (``context.shared``); ``routerd eval routing``, the offline evaluation of the same
+models, is this plugin's command (`register_commands`).
 """
 
 from __future__ import annotations
@@ -87,13 +91,12 @@ def _embedder(settings: Settings, context: routerd.PluginContext):
 
 
 def _local_installed() -> bool:
-    from routerd.learning.scorers import embeddings_installed
+    from routerd_learned.learning import embeddings_installed
 
     return embeddings_installed()
 
 
-@routerd.hookimpl
-def register_scorers(register, context: routerd.PluginContext) -> None:
+def _learned_scorer(context: routerd.PluginContext) -> LearnedScorer:
     settings: Settings = context.settings
     for i, path in enumerate(settings.data):
         if not Path(path).is_file():
@@ -107,4 +110,27 @@ def register_scorers(register, context: routerd.PluginContext) -> None:
     if embedder is not None:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", embedder.name)
         store = VectorStore(context.data_dir / f"embeddings-{safe}.npz", embedder.name)
-    register(LearnedScorer(settings, context.database, embedder=embedder, store=store, wait=wait / 1000))
+    return LearnedScorer(
+        settings, context.decisions, context.profile_store, embedder=embedder, store=store, wait=wait / 1000
+    )
+
+
+def _scorer(context: routerd.PluginContext) -> LearnedScorer:
+    return context.shared("scorer", lambda: _learned_scorer(context))
+
+
+@routerd.hookimpl
+def register_scorers(register, context: routerd.PluginContext) -> None:
+    register(_scorer(context))
+
+
+@routerd.hookimpl
+def register_learners(register, context: routerd.PluginContext) -> None:
+    register(_scorer(context))  # every routed request's whole prompt, and every rating (a retraining's trigger)
+
+
+@routerd.hookimpl
+def register_commands(register) -> None:
+    from routerd_learned.learning.cli import eval_group
+
+    register(eval_group)  # routerd eval routing

@@ -1,13 +1,14 @@
 """Prompt embeddings for the neighbour model, never in the way of a request.
 
 Two embedders speak ``await embed(texts)``: the model ``routing.embed_model`` names, served by a backend
-(`routerd.routing.embedding.GatewayEmbedder`, given as ``context.embedder``), or all-MiniLM-L6-v2 run here
+(`routerd.GatewayEmbedder`, given as ``context.embedder``), or all-MiniLM-L6-v2 run here
 (`LocalEmbedder`, the extra ``embeddings``), in a thread of its own with one torch thread.
 
 `PromptEmbeddings` serves the request path: a vector it has (the last `size` prompts embedded) comes at once; for
 another prompt it starts one embedding in the background if none is running, and waits for it at most `wait`
 seconds (none by default for the local embedder: docs/decisions.md has the measurements). `VectorStore` keeps the
-training prompts' vectors in a file, so a restart embeds only what is new.
+training prompts' vectors in a file, so a restart embeds only what is new. numpy loads with the first vector, not
+with the plugin (``routerd --help`` loads the plugins).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("routerd.plugin.learned")
 
@@ -37,7 +40,7 @@ class LocalEmbedder:
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self._model is None:
-            from routerd.learning.neighbours import SentenceTransformerEmbedder
+            from routerd_learned.learning.neighbours import SentenceTransformerEmbedder
 
             # one torch thread: a single prompt embeds faster so on a busy machine (docs/routing-quality.md)
             self._model = SentenceTransformerEmbedder(threads=1)
@@ -67,6 +70,8 @@ class VectorStore:
     def load(self) -> None:
         if not self.path.exists():
             return
+        import numpy as np
+
         try:
             with np.load(self.path) as stored:
                 if str(stored["model"]) == self.embedder_name:
@@ -77,6 +82,8 @@ class VectorStore:
     def save(self) -> None:
         if not self.dirty or not self.vectors:
             return
+        import numpy as np
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         keys = list(self.vectors)
         partial = self.path.with_suffix(".partial.npz")

@@ -1,23 +1,31 @@
 """The learned scorer: each candidate's predicted quality for the prompt, from prompts with known outcomes.
 
+One object, registered as a scorer (`score`, the request path) and as a learner (`learn`, off the request path).
 The request path reads one attribute (`trained`, swapped whole by the trainer) and, when there is a trained
 model, predicts with the lexical model at once (well under a millisecond) and with the neighbour model only when
 the prompt's embedding is at hand (`PromptEmbeddings`). With nothing trained it answers an empty mapping and does
 nothing else.
+
+The trainer (and with it numpy, SciPy, Numba and FAISS) is made on first use, when the gateway starts: loading the
+plugin for a command that never starts the gateway (``routerd --help``, ``routerd eval``) loads none of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import routerd
 from routerd_learned.embedding import PromptEmbeddings
 from routerd_learned.sources import DatabaseOutcomes, RecentPrompts, read_files
-from routerd_learned.training import Trained, Trainer
+
+if TYPE_CHECKING:
+    from routerd_learned.training import Trained, Trainer
 
 log = logging.getLogger("routerd.plugin.learned")
 NO_OPINION: Mapping[str, routerd.Contribution] = MappingProxyType({})
@@ -32,23 +40,25 @@ def _two_places(value: float) -> str:
 class LearnedScorer:
     name = "learned"
 
-    def __init__(self, settings, database, *, embedder=None, store=None, wait: float = 0.0) -> None:
+    def __init__(
+        self,
+        settings,
+        decisions: routerd.DecisionLog,
+        profile_store: routerd.ProfileStore,
+        *,
+        embedder=None,
+        store=None,
+        wait: float = 0.0,
+    ) -> None:
         self.settings = settings
         self.trained: Trained | None = None
         self.recent = RecentPrompts()
         self.database_outcomes = DatabaseOutcomes(
-            database, self.recent, feedback=settings.feedback, profiles=settings.profiles
+            decisions, profile_store, self.recent, feedback=settings.feedback, profiles=settings.profiles
         )
         self.embedder = embedder
         self.embeddings = PromptEmbeddings(embedder, settings.embedding_cache, wait) if embedder else None
-        self.trainer = Trainer(
-            self._gather,
-            self._publish,
-            min_outcomes=settings.min_outcomes,
-            embedder=embedder,
-            store=store,
-            neighbours=settings.neighbours,
-        )
+        self.store = store  # the training prompts' vectors (`VectorStore`), with an embedder
         self.files: list | None = None  # the evaluation files, read once
         self.new_outcomes = 0
         self._weights_of: Trained | None = None
@@ -99,9 +109,6 @@ class LearnedScorer:
             self._weights_of = trained
         return self._weight_list
 
-    async def judge(self, features, model, answer, reference=None):
-        return None
-
     # -- outcomes, off the request path ------------------------------------------------------------------------
     async def learn(self, outcome: routerd.Outcome) -> None:
         if outcome.rating is None:  # a routed request: keep its whole prompt for feedback to come
@@ -115,6 +122,19 @@ class LearnedScorer:
             self._wake.set()
 
     # -- training ----------------------------------------------------------------------------------------------
+    @functools.cached_property
+    def trainer(self) -> Trainer:
+        from routerd_learned.training import Trainer
+
+        return Trainer(
+            self._gather,
+            self._publish,
+            min_outcomes=self.settings.min_outcomes,
+            embedder=self.embedder,
+            store=self.store,
+            neighbours=self.settings.neighbours,
+        )
+
     def _publish(self, trained: Trained) -> None:
         self.trained = trained
 
@@ -131,12 +151,13 @@ class LearnedScorer:
 
     async def start(self) -> None:
         self._wake = asyncio.Event()
+        _ = self.trainer  # made (numpy, SciPy, Numba imported) before the gateway is ready, not in its first requests
         if self.embedder is not None:
             import faiss
 
             faiss.omp_set_num_threads(1)  # one search per request: more threads only add wake-up jitter
-            if self.trainer.store is not None:
-                await asyncio.to_thread(self.trainer.store.load)
+            if self.store is not None:
+                await asyncio.to_thread(self.store.load)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="routerd-learned")
 
     async def _run(self) -> None:
@@ -163,14 +184,18 @@ class LearnedScorer:
             self._wake.clear()
 
     async def close(self) -> None:
-        self.trainer.stopping.set()  # a fit running in the training thread ends soon
+        trainer = self.__dict__.get("trainer")
+        if trainer is not None:
+            trainer.stopping.set()  # a fit running in the training thread ends soon
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
         if self.embeddings is not None:
             await self.embeddings.close()
-        self.trainer.close()
+        trainer = self.__dict__.get("trainer")  # made by `start` or a test; never made just to be closed
+        if trainer is not None:
+            trainer.close()
         close = getattr(self.embedder, "close", None)
         if close is not None:
             close()

@@ -2,38 +2,44 @@
 
 - Evaluation files (``plugins.learned.data``), in the JSONL format of ../shared/eval/routing: every model each
   line scores, its name translated to the catalog's by ``plugins.learned.model_names``. Read once, at start.
-- Feedback: every rating of a routed answer (the ``feedback`` table, score 0..1), for the model that answered,
-  on the prompt of the decision it rates. The audit log keeps 200 characters of a prompt; the scorer remembers
-  the whole text of recent decisions itself (`RecentPrompts`), and uses it where it has it.
-- Profiling: the per-prompt scores of profiling runs, ``model_profiles.details["prompts"]``: each
-  ``{"prompt", "score", "judged", ...}`` with a score that a judge or an exact check gave (unjudged neutral scores
-  and failures are left out).
+- Feedback: every rating of a routed answer (``context.decisions``, `routerd.DecisionLog.ratings`: score 0..1),
+  for the model that answered by its backend's name (the learned model learns per name, so a rating of a second
+  backend's copy, ``backend/name``, counts for the name), on the prompt of the decision it rates. The decision log
+  keeps 200 characters of a prompt; the scorer remembers the whole text of recent decisions itself
+  (`RecentPrompts`, from the outcomes it learns), and uses it where it has it.
+- Profiling: the per-prompt scores of profiling runs that a judge or an exact check gave (``context.profile_store``,
+  `routerd.ProfileStore.prompt_scores`; unjudged neutral scores and failures are left out).
+
+Whether there is anything new is asked cheaply (`DatabaseOutcomes.changed`): the number of ratings and the profile
+store's marker, two small aggregate queries.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+import routerd
 
-from routerd.db.models import CatalogModel, FeedbackRow, ModelProfile, RoutingDecisionRow
-from routerd.learning.dataset import ScoredPrompts, read_scored_prompts
-from routerd.learning.outcomes import OutcomeTriple
+if TYPE_CHECKING:
+    from routerd_learned.learning.dataset import ScoredPrompts
+    from routerd_learned.learning.outcomes import OutcomeTriple
 
 log = logging.getLogger("routerd.plugin.learned")
 
 
 def read_files(paths: Sequence[str]) -> list[ScoredPrompts]:
     """Every evaluation file's prompts and scores (a `DatasetError` names a bad file and line)."""
+    from routerd_learned.learning.dataset import read_scored_prompts
+
     return [read_scored_prompts(Path(path)) for path in paths]
 
 
 class RecentPrompts:
-    """The whole prompt text of the latest decisions, by decision id (the audit log keeps only its start)."""
+    """The whole prompt text of the latest decisions, by decision id (the decision log keeps only its start)."""
 
     def __init__(self, size: int = 5000) -> None:
         self.size = size
@@ -49,20 +55,28 @@ class RecentPrompts:
 
 
 class DatabaseOutcomes:
-    """Feedback and profiling outcomes from the database; `changed()` says cheaply whether there is anything new."""
+    """Feedback and profiling outcomes, read through the gateway's decision log and profile store."""
 
-    def __init__(self, database, recent: RecentPrompts, *, feedback: bool, profiles: bool) -> None:
-        self.database = database
+    def __init__(
+        self,
+        decisions: routerd.DecisionLog,
+        profile_store: routerd.ProfileStore,
+        recent: RecentPrompts,
+        *,
+        feedback: bool,
+        profiles: bool,
+    ) -> None:
+        self.decisions = decisions
+        self.profile_store = profile_store
         self.recent = recent
         self.feedback = feedback
         self.profiles = profiles
-        self._seen: tuple[Any, ...] | None = None
+        self._seen: tuple[int, int] | None = None
 
-    async def marker(self) -> tuple[Any, ...]:
-        """How many feedback rows and which newest profile row there are: two small aggregate queries."""
-        async with self.database.session() as session:
-            ratings = (await session.execute(select(func.count(FeedbackRow.id)))).scalar() if self.feedback else 0
-            newest = (await session.execute(select(func.max(ModelProfile.id)))).scalar() if self.profiles else 0
+    async def marker(self) -> tuple[int, int]:
+        """How many ratings there are, and the profile store's marker (it grows when a run is stored)."""
+        ratings = await self.decisions.ratings_count() if self.feedback else 0
+        newest = await self.profile_store.marker() if self.profiles else 0
         return ratings, newest
 
     async def changed(self) -> bool:
@@ -71,50 +85,12 @@ class DatabaseOutcomes:
     async def read(self) -> list[OutcomeTriple]:
         marker = await self.marker()
         found: list[OutcomeTriple] = []
-        async with self.database.session() as session:
-            if self.feedback:
-                query = select(
-                    FeedbackRow.decision_id,
-                    FeedbackRow.model,
-                    FeedbackRow.rating,
-                    RoutingDecisionRow.features,
-                    RoutingDecisionRow.candidates,
-                )
-                query = query.join(RoutingDecisionRow, FeedbackRow.decision_id == RoutingDecisionRow.id)
-                for decision_id, model, rating, features, candidates in (await session.execute(query)).all():
-                    text = self.recent.get(decision_id, (features or {}).get("text") or "")
-                    if model and text:
-                        found.append((text, model_name(model, candidates), float(rating)))
-            if self.profiles:
-                query = select(CatalogModel.name, ModelProfile.details).join(
-                    CatalogModel, ModelProfile.model_id == CatalogModel.id
-                )
-                for model, details in (await session.execute(query)).all():
-                    found.extend(profile_outcomes(model, details))
+        if self.feedback:
+            for rating in await self.decisions.ratings():
+                text = self.recent.get(rating.decision_id, rating.text)
+                if text:
+                    found.append((text, rating.name, rating.rating))
+        if self.profiles:
+            found.extend((prompt, model, score) for model, prompt, score in await self.profile_store.prompt_scores())
         self._seen = marker
         return found
-
-
-def model_name(model: str, candidates: Any) -> str:
-    """The name of the model a feedback row rates: its public id is ``backend/name`` for a second backend's copy of
-    a model, and the decision's candidates say which name that is (the learned model learns per name, so both
-    copies' ratings count for it)."""
-    if isinstance(candidates, list):
-        for candidate in candidates:
-            if isinstance(candidate, dict) and candidate.get("model") == model:
-                name = candidate.get("name")
-                return name if isinstance(name, str) and name else model
-    return model
-
-
-def profile_outcomes(model: str, details: Any) -> Iterator[OutcomeTriple]:
-    """The judged (or exactly checked) per-prompt scores of one ``model_profiles`` row's details."""
-    prompts = details.get("prompts") if isinstance(details, dict) else None
-    if not isinstance(prompts, list):
-        return
-    for item in prompts:
-        if not isinstance(item, dict) or item.get("judged") is False:
-            continue
-        prompt, score = item.get("prompt"), item.get("score")
-        if isinstance(prompt, str) and isinstance(score, int | float) and not isinstance(score, bool):
-            yield prompt, model, float(score)

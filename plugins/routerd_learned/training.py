@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from routerd.learning.lexical import LexicalQualityModel
-from routerd.learning.neighbours import NeighbourQualityModel
-from routerd.learning.outcomes import OutcomeTable, table
 from routerd_learned.embedding import VectorStore, text_key
+from routerd_learned.learning.lexical import LexicalQualityModel
+from routerd_learned.learning.neighbours import NeighbourQualityModel
+from routerd_learned.learning.outcomes import OutcomeTable, table
 
 log = logging.getLogger("routerd.plugin.learned")
 EMBED_BATCH = 64

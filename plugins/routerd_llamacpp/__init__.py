@@ -15,8 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 import routerd
-from routerd.upstream.http import raise_for_status, transport_error
-from routerd.upstream.openai_compat import OpenAICompatibleBackend
+from routerd.toolkit import OpenAICompatibleBackend, raise_for_status, transport_error
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from routerd import BenchmarkRecord
-from routerd.benchmarks.download import SourceUnavailable, download, new_download_session
+from routerd.toolkit import SourceUnavailable, download, new_download_session
 
 BENCHMARK = "arena_elo"
 MODEL_COLUMNS = ("model", "Model", "key", "name")

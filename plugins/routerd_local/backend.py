@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from routerd import BackendUnavailable, Capabilities, ModelInfo
-from routerd.memory import LoadedModel, plan_unloads
-from routerd.upstream.openai_compat import OpenAICompatibleBackend
+from routerd.toolkit import LoadedModel, OpenAICompatibleBackend, plan_unloads
 
 if TYPE_CHECKING:
     from routerd_local import Settings

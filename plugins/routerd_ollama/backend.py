@@ -27,8 +27,7 @@ from routerd import (
     ModelInfo,
     Usage,
 )
-from routerd.memory import LoadedModel, plan_unloads
-from routerd.upstream.http import UpstreamSession, ndjson_lines, raise_for_status, transport_error
+from routerd.toolkit import LoadedModel, UpstreamSession, ndjson_lines, plan_unloads, raise_for_status, transport_error
 from routerd_ollama.model_info import describe
 from routerd_ollama.schemas import ChatLine, Embed, Running, RunningModel, Show, TagEntry, Tags
 from routerd_ollama.translate import StreamTranslator, chat_body, completion_from

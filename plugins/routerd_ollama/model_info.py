@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from routerd import Capabilities, ModelInfo
-from routerd.naming import parse_size
+from routerd.toolkit import parse_size
 from routerd_ollama.schemas import Details, Show, TagEntry
 
 

@@ -18,12 +18,12 @@ from routerd import (
     Choice,
     ChunkChoice,
     Delta,
+    FunctionCall,
     InvalidRequest,
     Message,
     Usage,
 )
-from routerd.schemas.openai import FunctionCall
-from routerd.schemas.openai import ToolCall as OpenAIToolCall
+from routerd import ToolCall as OpenAIToolCall
 from routerd_ollama.schemas import ChatLine, ToolCall
 
 # OpenAI sampling parameters that Ollama takes, under the same name, in `options`.

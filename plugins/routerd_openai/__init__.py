@@ -11,7 +11,7 @@ from typing import Annotated
 import msgspec
 
 import routerd
-from routerd.upstream.openai_compat import OpenAICompatibleBackend
+from routerd.toolkit import OpenAICompatibleBackend
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

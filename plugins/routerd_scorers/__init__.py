@@ -91,6 +91,3 @@ class PerModelScorer:
             if contribution is not None:
                 found[model.key] = contribution
         return found
-
-    async def judge(self, features, model, answer, reference=None):
-        return None

@@ -67,10 +67,16 @@ class DiversityScorer:
         reason = f"won {share:.0%} of the last {total} decisions"
         return routerd.Contribution(1 - self.max_penalty * excess, 1.0, reason, "multiplier")
 
-    async def judge(self, features, model, answer, reference=None):
-        return None
+
+def _scorer(context: routerd.PluginContext) -> DiversityScorer:
+    return context.shared("scorer", lambda: DiversityScorer(context.settings.window, context.settings.max_penalty))
 
 
 @routerd.hookimpl
 def register_scorers(register, context: routerd.PluginContext) -> None:
-    register(DiversityScorer(context.settings.window, context.settings.max_penalty))
+    register(_scorer(context))
+
+
+@routerd.hookimpl
+def register_learners(register, context: routerd.PluginContext) -> None:
+    register(_scorer(context))  # it counts the picks

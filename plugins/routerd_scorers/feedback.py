@@ -15,10 +15,8 @@ from collections import defaultdict
 from typing import Annotated
 
 import msgspec
-from sqlalchemy import select
 
 import routerd
-from routerd.db.models import FeedbackRow, RoutingDecisionRow
 
 log = logging.getLogger("routerd.plugin.feedback")
 PRIOR_VOTES, PRIOR_MEAN = 2.0, 0.5
@@ -34,9 +32,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class FeedbackScorer:
     name = "feedback"
 
-    def __init__(self, settings: Settings, database) -> None:
+    def __init__(self, settings: Settings, decisions: routerd.DecisionLog) -> None:
         self.settings = settings
-        self.database = database
+        self.decisions = decisions
         self.totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])  # (model, cat) -> sum, n
         self._task: asyncio.Task | None = None
 
@@ -59,17 +57,10 @@ class FeedbackScorer:
                 log.exception("reloading feedback failed")
 
     async def reload(self) -> None:
-        query = select(FeedbackRow.model, FeedbackRow.rating, RoutingDecisionRow.features).join(
-            RoutingDecisionRow, FeedbackRow.decision_id == RoutingDecisionRow.id, isouter=True
-        )
         totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
-        async with self.database.session() as session:
-            for model, rating, features in (await session.execute(query)).all():
-                if model is None:
-                    continue
-                category = (features or {}).get("category", "general")
-                totals[(model, category)][0] += rating
-                totals[(model, category)][1] += 1
+        for rating in await self.decisions.ratings():
+            totals[(rating.model, rating.category)][0] += rating.rating
+            totals[(rating.model, rating.category)][1] += 1
         self.totals = totals
 
     async def learn(self, outcome: routerd.Outcome) -> None:
@@ -91,10 +82,16 @@ class FeedbackScorer:
             found[key] = routerd.Contribution(mean, weight, reason)
         return found
 
-    async def judge(self, features, model, answer, reference=None):
-        return None
+
+def _scorer(context: routerd.PluginContext) -> FeedbackScorer:
+    return context.shared("scorer", lambda: FeedbackScorer(context.settings, context.decisions))
 
 
 @routerd.hookimpl
 def register_scorers(register, context: routerd.PluginContext) -> None:
-    register(FeedbackScorer(context.settings, context.database))
+    register(_scorer(context))
+
+
+@routerd.hookimpl
+def register_learners(register, context: routerd.PluginContext) -> None:
+    register(_scorer(context))  # a rating counts at once, before the next reload

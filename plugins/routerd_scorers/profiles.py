@@ -1,6 +1,6 @@
 """Builtin plugin ``profiles``: a model's quality as routerd measured it, per prompt category.
 
-The profiler runs the suite against every model and grades the answers (routerd.profiling); this scorer gives
+The profiler runs the suite against every model and grades the answers (routerd_profiling); this scorer gives
 each candidate a quality contribution from its latest profile in the prompt's category (every category together
 when the suite has none for it), with a reason that cites the profile. Its weight grows with the share of
 graded answers: answers no judge graded score a neutral 0.5 and tell little, so a profile without a single
@@ -39,7 +39,7 @@ class ProfilesScorer(PerModelScorer):
     name = "profiles"
 
     def __init__(self, profiles, weight: float) -> None:
-        self.profiles = profiles  # a routerd.profiling.ProfileIndex
+        self.profiles = profiles  # a routerd_profiling.ProfileIndex
         self.weight = weight
         # (backend, model, category) -> (the profile it was made from, its contribution): profiles change rarely,
         # so each request's work is a lookup, not arithmetic and string formatting per candidate.

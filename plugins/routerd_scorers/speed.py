@@ -40,7 +40,7 @@ class SpeedScorer(PerModelScorer):
         self.weight = weight
         self.target = target_latency_ms
         self.per_sqrt_billion = ms_per_sqrt_billion
-        self.profiles = profiles  # a routerd.profiling.ProfileIndex, or None
+        self.profiles = profiles  # a routerd_profiling.ProfileIndex, or None
         # (backend, model, category) -> (the profile it was made from, its contribution), as in `profiles`
         self._profiled: dict[tuple[str, str, str], tuple[object, routerd.Contribution | None]] = {}
         self.latency: dict[str, float] = {}  # public id -> moving average of total latency (ms)
@@ -107,7 +107,21 @@ class SpeedScorer(PerModelScorer):
         return routerd.Contribution(score, self.weight, reason, "efficiency")
 
 
+def _scorer(context: routerd.PluginContext) -> SpeedScorer:
+    settings: Settings = context.settings
+    return context.shared(
+        "scorer",
+        lambda: SpeedScorer(
+            settings.weight, settings.target_latency_ms, settings.ms_per_sqrt_billion, context.profiles
+        ),
+    )
+
+
 @routerd.hookimpl
 def register_scorers(register, context: routerd.PluginContext) -> None:
-    settings: Settings = context.settings
-    register(SpeedScorer(settings.weight, settings.target_latency_ms, settings.ms_per_sqrt_billion, context.profiles))
+    register(_scorer(context))
+
+
+@routerd.hookimpl
+def register_learners(register, context: routerd.PluginContext) -> None:
+    register(_scorer(context))  # it learns the latency each model answers with

@@ -32,9 +32,6 @@ class SizeScorer:
             for m in candidates
         }
 
-    async def judge(self, features, model, answer, reference=None):
-        return None
-
 
 @routerd.hookimpl
 def register_scorers(register, context):

@@ -1,4 +1,4 @@
-"""Judging scorers for the profiling tests: each grades an answer by how close its embedding is to the
+"""Judges for the profiling tests: each grades an answer by how close its embedding is to the
 reference answer's, both from a real OpenAI-compatible embeddings endpoint (the llama.cpp server running the
 bundled model). Pointed at an endpoint that answers garbage, or at nothing, a judge raises, as a real one would;
 `offset` makes it return scores outside 0..1 (a judge with a bug)."""
@@ -47,9 +47,6 @@ class SimilarityJudge:
         if self.client is not None:
             await self.client.aclose()
 
-    async def score(self, features, candidates):
-        return {}
-
     async def judge(self, features, model, answer, reference=None):
         if reference is None:
             return None
@@ -68,6 +65,6 @@ class SimilarityJudge:
 
 
 @routerd.hookimpl
-def register_scorers(register, context):
+def register_judges(register, context):
     for spec in context.settings.judges:
         register(SimilarityJudge(spec, context.settings.model))

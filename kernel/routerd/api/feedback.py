@@ -6,13 +6,9 @@ from typing import Annotated
 
 import msgspec
 from litestar import Request, Response, post
-from sqlalchemy.exc import IntegrityError
 
 from routerd.api.openai import decode
-from routerd.db.models import FeedbackRow
 from routerd.errors import InvalidRequest, NotFound
-from routerd.jobs.decision_log import learn
-from routerd.schemas.catalog import Outcome, PromptFeatures
 
 
 class FeedbackRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -35,44 +31,18 @@ async def feedback(request: Request) -> Response:
     body: FeedbackRequest = decode(_decoder, await request.body())
     if not body.response_id and not body.decision_id:
         raise InvalidRequest("name the rated answer: response_id or decision_id", param="response_id")
-    decision = await gateway.decisions.find(decision_id=body.decision_id, response_id=body.response_id)
-    if decision is None or not decision.get("chosen_model"):
+    decisions = gateway.decisions
+    decision = await decisions.find(decision_id=body.decision_id, response_id=body.response_id)
+    if decision is None or not decision.model:
         raise NotFound("no routing decision is known for that response", code="decision_not_found")
-    score = (body.rating + 1) / 2
-    for attempt in (1, 2):
-        try:
-            row = await _store(gateway, decision, body, score, principal.subject)
-            break
-        except IntegrityError:
-            # the audit log's writer inserted the decision between our look-up and our insert:
-            # the second attempt finds it there
-            if attempt == 2:
-                raise
-    features = msgspec.convert(decision["features"], PromptFeatures)
-    outcome = Outcome(decision_id=decision["id"], model=decision["chosen_model"], features=features, rating=score)
-    await learn(gateway.plugins.registry.scorers.values(), outcome)
-    return Response(
-        {"id": row.id, "decision_id": decision["id"], "model": decision["chosen_model"], "rating": body.rating}
+    ident = await decisions.rate(
+        decision,
+        score=(body.rating + 1) / 2,
+        principal=principal.subject,
+        comment=body.comment,
+        response_id=body.response_id,
     )
-
-
-async def _store(gateway, decision: dict, body: FeedbackRequest, score: float, principal: str) -> FeedbackRow:
-    """One transaction: the decision (if only in memory so far) and the feedback row."""
-    async with gateway.database.session() as session:
-        pending = gateway.decisions.remembered_row(decision["id"])
-        if pending is not None:  # feedback can beat the audit log's writer to the database
-            await session.merge(pending)
-            await session.flush()
-        row = FeedbackRow(
-            decision_id=decision["id"],
-            response_id=body.response_id or decision.get("response_id") or decision["id"],
-            model=decision["chosen_model"],
-            rating=score,
-            comment=body.comment,
-            principal=principal,
-        )
-        session.add(row)
-    return row
+    return Response({"id": ident, "decision_id": decision.id, "model": decision.model, "rating": body.rating})
 
 
 ROUTES = [feedback]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -52,6 +53,7 @@ class Database:
     def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
         self.url = normalise_url(url)
         self.auto_upgrade = auto_upgrade
+        self.plugin_migrations: dict[str, Path] = {}  # plugin name -> its MIGRATIONS folder (set as plugins load)
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
 
@@ -65,7 +67,7 @@ class Database:
         self._engine = create_engine(self.url)
         self._sessions = session_factory(self._engine)
         if self.auto_upgrade:
-            await migrate.upgrade(self.url, engine=self._engine)
+            await migrate.upgrade(self.url, engine=self._engine, plugins=self.plugin_migrations)
             log.info("database schema at %s", await migrate.current(self.url, engine=self._engine))
 
     async def close(self) -> None:
@@ -80,6 +82,19 @@ class Database:
             raise RuntimeError("the database is not started yet")
         async with self._sessions() as session, session.begin():
             yield session
+
+    def replica_lock(self, key: int) -> AbstractAsyncContextManager[bool]:
+        """``async with database.replica_lock(KEY) as acquired:``: on PostgreSQL, try to take the session advisory
+        lock `KEY` (an int64 of your own), so that of several replicas sharing the database only one runs a job at
+        a time; `acquired` says whether this replica has it. Elsewhere (SQLite: one process) always acquired."""
+        from routerd.db.advisory import replica_lock
+
+        return replica_lock(self, key)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
 
     async def ping(self) -> bool:
         if self._engine is None:

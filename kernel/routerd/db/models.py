@@ -110,6 +110,9 @@ class RoutingDecisionRow(Base):
     response_id: Mapped[str | None] = mapped_column(String(200), index=True)
     quality_preference: Mapped[float | None] = mapped_column(Float)
     dispatcher: Mapped[dict[str, Any] | None] = mapped_column()  # LLM dispatcher mode: what the model chose
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    cache: Mapped[dict[str, Any] | None] = mapped_column()  # the cached answer that served the request
+    skill_calls: Mapped[list[Any] | None] = mapped_column()  # the skills the gateway ran for it, in order
 
 
 class FeedbackRow(Base):

@@ -19,12 +19,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from routerd.benchmarks.fields import Screened, allowed_benchmarks, screen
-from routerd.benchmarks.merge import BenchmarkIndex
-from routerd.benchmarks.repository import BenchmarkRepository, SyncStatus
 from routerd.config import BenchmarkSettings
 from routerd.db.advisory import replica_lock
 from routerd.db.database import Database
+from routerd.stores.benchmark_screening import Screened, screen
+from routerd.stores.benchmark_store import BenchmarkStore, SyncStatus
 
 log = logging.getLogger("routerd.benchmarks")
 
@@ -55,12 +54,18 @@ class NothingAcceptable(Exception):
 
 
 class BenchmarkSync:
-    def __init__(self, providers: Mapping[str, Any], database: Database, settings: BenchmarkSettings) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, Any],
+        database: Database,
+        settings: BenchmarkSettings,
+        store: BenchmarkStore | None = None,
+    ) -> None:
         self.providers = providers  # the registry's benchmark providers, by name (filled when plugins load)
         self.database = database
         self.settings = settings
-        self.repository = BenchmarkRepository(database)
-        self.allowed = allowed_benchmarks(settings.extra_benchmarks)
+        self.repository = store if store is not None else BenchmarkStore(database, settings.extra_benchmarks)
+        self.allowed = self.repository.known()
         self._task: asyncio.Task | None = None
         self._round = asyncio.Lock()
 
@@ -190,9 +195,3 @@ class BenchmarkSync:
                     entry["next_sync_at"] = self.due_at(status)
             report.append(entry)
         return report
-
-    async def index(self) -> BenchmarkIndex:
-        """The stored records of the selected sources, indexed for lookups by local model name."""
-        selected = set(self.selected())
-        records = [r for r in await self.repository.records() if r.source in selected]
-        return BenchmarkIndex(records, order=self.selected(), aliases=self.settings.aliases)

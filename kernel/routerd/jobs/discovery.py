@@ -13,22 +13,28 @@ log = logging.getLogger("routerd.discovery")
 
 
 class Discovery:
-    def __init__(self, catalog: Catalog, interval: float) -> None:
+    def __init__(
+        self, catalog: Catalog, interval: float, listeners: list[Callable[[set[str], set[str]], None]] | None = None
+    ) -> None:
         self.catalog = catalog
         self.interval = interval
         self._task: asyncio.Task | None = None
-        # Called with the public ids of the models that appeared, once they are recorded (the profiler's trigger).
-        self.listeners: list[Callable[[set[str]], None]] = []
+        # Called with the public ids of the models that appeared and vanished, once they are recorded
+        # (`ServedModels.watch`: the profiler's trigger).
+        self.listeners = listeners if listeners is not None else []
 
     async def run_once(self) -> None:
-        appeared, _ = await self.catalog.refresh()
+        appeared, vanished = await self.catalog.refresh()
         try:
             await self.catalog.record()
         except Exception:
             log.exception("discovery: recording the catalog failed")
-        if appeared:
-            for listener in self.listeners:
-                listener(appeared)
+        if appeared or vanished:
+            for listener in list(self.listeners):
+                try:
+                    listener(appeared, vanished)
+                except Exception:
+                    log.exception("discovery: a listener failed")
 
     async def start(self) -> None:
         """A first poll before the gateway reports ready, then one every `interval` seconds."""

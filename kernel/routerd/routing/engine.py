@@ -2,24 +2,24 @@
 
 `Router.decide` is the one routing entry point. Pinned requests skip scoring (the client chose);
 otherwise every registered scorer gives its opinion within a time budget and `scoring.combine`
-ranks the candidates that meet the hard constraints. The decision is remembered in the audit log
-at once and written to the database when the request ends.
+ranks the candidates that meet the hard constraints. It returns the decision; the request path
+reports the decision and, later, how the request went to the decision log.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from functools import partial
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from routerd.catalog import Catalog, CatalogEntry
 from routerd.errors import InvalidRequest, ModelNotFound
-from routerd.jobs.decision_log import DecisionLog, DecisionRecord
-from routerd.routing import Needs, RoutingDecision
+from routerd.routing.decision import Needs, RoutingDecision
 from routerd.routing.features import extract_features
 from routerd.routing.llm_dispatcher import LLMDispatcher
 from routerd.routing.scoring import score_candidates
-from routerd.schemas.catalog import Principal
+from routerd.schemas.catalog import PromptFeatures
 from routerd.schemas.openai import ChatRequest
 
 
@@ -27,16 +27,14 @@ class Router:
     def __init__(
         self,
         catalog: Catalog,
-        scorers: dict,
-        available,
-        decisions: DecisionLog,
+        scorers: Mapping[str, Any],
+        available: Callable[[str], bool],
         budget: float = 0.05,
         llm: LLMDispatcher | None = None,
     ):
         self.catalog = catalog
-        self.scorers = scorers
+        self.scorers = scorers  # the registry's predictors (`routerd.Scorer`): the only plugins routing calls
         self.available = available
-        self.decisions = decisions
         self.budget = budget
         self.llm = llm  # LLM dispatcher mode: a model chooses among the best-ranked candidates
         self.new_id = DecisionIds()
@@ -54,11 +52,29 @@ class Router:
                 fit.append(entry)
         return fit, unfit
 
+    @staticmethod
+    def needs(request: ChatRequest, features: PromptFeatures, *, tools: bool = False) -> Needs:
+        """The hard constraints of `request`: images need a model that sees, tools (the client's, or `tools`:
+        skills the gateway offers) one that calls them, a JSON response format one that can be held to JSON,
+        and the prompt a context window that holds it."""
+        return Needs(
+            vision=features.needs_vision,
+            tools=features.needs_tools or tools,
+            json=request.wants_json(),
+            prompt_tokens=features.prompt_tokens,
+        )
+
     async def decide(
-        self, request: ChatRequest, *, pinned: str | None, preference: float, principal: Principal
+        self,
+        request: ChatRequest,
+        *,
+        pinned: str | None,
+        preference: float,
+        features: PromptFeatures | None = None,
+        needs: Needs | None = None,
     ) -> RoutingDecision:
-        features = extract_features(request)
-        needs = Needs(vision=features.needs_vision, tools=features.needs_tools, prompt_tokens=features.prompt_tokens)
+        features = features if features is not None else extract_features(request)
+        needs = needs if needs is not None else self.needs(request, features)
         decision_id = self.new_id()
         if pinned is not None:
             entry = self.catalog.get(pinned)
@@ -67,47 +83,30 @@ class Router:
             problem = needs.unmet(entry)
             if problem:
                 raise InvalidRequest(f"the model {pinned!r} {problem}", param="model", code="model_incapable")
-            explained = [{"model": entry.id, "backend": entry.info.backend, "pinned": True}]
-            decision = RoutingDecision(decision_id, [entry], pinned=True)
-        else:
-            fit, unfit = self.candidates(needs)
-            if not fit:
-                # every capable backend is out of rotation: try them anyway rather than refuse
-                fit = [e for e in self.catalog if needs.unmet(e) is None]
-            if not fit:
-                wanted = [name for name, on in (("vision", needs.vision), ("tools", needs.tools)) if on]
-                detail = f" with {' and '.join(wanted)}" if wanted else ""
-                raise ModelNotFound(f"no model{detail} is available for this request", code="no_capable_model")
-            scored = await score_candidates(self.scorers, features, fit, preference, self.budget)
-            verdict = None
-            if self.llm is not None and len(scored) > 1:
-                verdict = await self.llm.choose(features, scored)
-                if verdict.choice is not None:
-                    choice = verdict.choice
-                    scored.sort(key=lambda s: s.entry.id != choice)  # stable: the rest keep their order
-            explained = partial(explain, scored, unfit)  # built when the audit log needs it
-            decision = RoutingDecision(
-                decision_id, [s.entry for s in scored], pinned=False, scored=scored, dispatcher=verdict
-            )
-        decision.record = DecisionRecord(
-            id=decision_id,
-            principal=principal.subject,
-            tenant=principal.tenant,
-            requested_model=request.model if isinstance(request.model, str) else None,
-            chosen_model=decision.chosen.id,
-            runner_up=decision.runner_up.id if decision.runner_up else None,
-            features=features,
-            candidates=explained,
-            quality_preference=preference,
-            dispatcher=decision.dispatcher.as_dict() if decision.dispatcher is not None else None,
+            return RoutingDecision(decision_id, features, [entry], pinned=True, preference=preference)
+        fit, unfit = self.candidates(needs)
+        if not fit:
+            # every capable backend is out of rotation: try them anyway rather than refuse
+            fit = [e for e in self.catalog if needs.unmet(e) is None]
+        if not fit:
+            raise ModelNotFound(f"no model{needs.described()} is available for this request", code="no_capable_model")
+        scored = await score_candidates(self.scorers, features, fit, preference, self.budget)
+        verdict = None
+        if self.llm is not None and len(scored) > 1:
+            verdict = await self.llm.choose(features, scored)
+            if verdict.choice is not None:
+                choice = verdict.choice
+                scored.sort(key=lambda s: s.entry.id != choice)  # stable: the rest keep their order
+        return RoutingDecision(
+            decision_id,
+            features,
+            [s.entry for s in scored],
+            pinned=False,
+            preference=preference,
+            scored=scored,
+            unfit=unfit,
+            dispatcher=verdict,
         )
-        self.decisions.remember(decision.record)
-        return decision
-
-
-def explain(scored: list, unfit: dict[str, str]) -> list[dict]:
-    """The audit log's view of a decision: every candidate scored, then every model left out."""
-    return [s.explain() for s in scored] + [{"model": model, "excluded": reason} for model, reason in unfit.items()]
 
 
 class DecisionIds:

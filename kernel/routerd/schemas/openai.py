@@ -97,7 +97,7 @@ class ChatRequest(msgspec.Struct, omit_defaults=True):
     parallel_tool_calls: bool | UnsetType | None = UNSET
     # Newer standard parameters, carried to OpenAI-compatible backends as given (their values are the backend's
     # to judge: new ones keep appearing). A model that refuses one (a 400 naming it: a reasoning effort for a
-    # model that does not reason, say) is asked again without it (routerd.upstream.openai_compat).
+    # model that does not reason, say) is asked again without it (routerd.toolkit.openai_compat).
     reasoning_effort: Annotated[str, Meta(min_length=1, max_length=32)] | UnsetType | None = UNSET
     verbosity: Annotated[str, Meta(min_length=1, max_length=32)] | UnsetType | None = UNSET
     service_tier: Annotated[str, Meta(min_length=1, max_length=32)] | UnsetType | None = UNSET

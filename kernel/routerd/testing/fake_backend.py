@@ -4,10 +4,11 @@ scorers, caches, skills. It is a real `Backend`: the kernel drives it like any o
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
 from importlib.metadata import EntryPoint
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -23,6 +24,8 @@ from routerd.schemas.openai import (
     Delta,
     Embedding,
     EmbeddingResponse,
+    FunctionCall,
+    ToolCall,
     Usage,
 )
 
@@ -48,16 +51,36 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         ]
     )
     reply: str = "Hello from the fake backend."
+    calls_tool: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "A tool the models call when a request offers it (with `tool_arguments`), until the conversation "
+                "has its result; then they answer `reply`, followed by the results."
+            )
+        ),
+    ] = None
+    tool_arguments: dict[str, Any] = {}
 
 
 class FakeBackend:
     """Answers every chat with `reply` (streamed word by word), embeds text as a deterministic
-    8-dimensional vector, and records every call in `calls`."""
+    8-dimensional vector, and records every call in `calls`. With `calls_tool`, a request that offers that tool
+    gets a call of it first (not streamed), and the answer after its result quotes the result."""
 
-    def __init__(self, name: str, models: list[ModelInfo], reply: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        models: list[ModelInfo],
+        reply: str,
+        calls_tool: str | None = None,
+        tool_arguments: dict[str, Any] | None = None,
+    ) -> None:
         self.name = name
         self.models = models
         self.reply = reply
+        self.calls_tool = calls_tool
+        self.tool_arguments = dict(tool_arguments or {})
         self.calls: list[tuple[str, str]] = []
         self.unloaded: list[str] = []
 
@@ -73,7 +96,7 @@ class FakeBackend:
             )
             for m in settings.models
         ]
-        return cls(settings.name, models, settings.reply)
+        return cls(settings.name, models, settings.reply, settings.calls_tool, settings.tool_arguments)
 
     async def list_models(self) -> list[ModelInfo]:
         return list(self.models)
@@ -83,15 +106,32 @@ class FakeBackend:
         completion = len(self.reply.split())
         return Usage(prompt, completion, prompt + completion)
 
+    def _offered(self, request: ChatRequest) -> bool:
+        for tool in request.tools or []:
+            function = tool.get("function") if isinstance(tool, dict) else None
+            if isinstance(function, dict) and function.get("name") == self.calls_tool:
+                return True
+        return False
+
     async def chat(self, model: str, request: ChatRequest) -> ChatCompletion:
         self.calls.append(("chat", model))
+        message = AnswerMessage(role="assistant", content=self.reply)
+        finish = "stop"
+        if self.calls_tool and self._offered(request):
+            if request.messages[-1].role != "tool":
+                call = ToolCall(
+                    id=f"call-{len(self.calls)}",
+                    function=FunctionCall(name=self.calls_tool, arguments=json.dumps(self.tool_arguments)),
+                )
+                message, finish = AnswerMessage(role="assistant", content=None, tool_calls=[call]), "tool_calls"
+            else:
+                results = [m.text() for m in request.messages if m.role == "tool"]
+                message = AnswerMessage(role="assistant", content=f"{self.reply} {' '.join(results)}")
         return ChatCompletion(
             id=f"fake-{len(self.calls)}",
             created=int(time.time()),
             model=model,
-            choices=[
-                Choice(index=0, message=AnswerMessage(role="assistant", content=self.reply), finish_reason="stop")
-            ],
+            choices=[Choice(index=0, message=message, finish_reason=finish)],
             usage=self._usage(request),
         )
 

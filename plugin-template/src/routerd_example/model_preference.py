@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 
-from routerd import Contribution, Judgement, ModelInfo, PromptFeatures
+from routerd import Contribution, ModelInfo, PromptFeatures
 
 
 class ModelPreferenceScorer:
     """Gives `score` to every candidate whose name matches one of `patterns` (shell-style globs,
     ``qwen2.5:*``, matched case-sensitively with `fnmatch.fnmatchcase`), naming the first pattern
-    that matched; has no opinion on the others, so they are left to the other scorers. It does
-    not judge answers."""
+    that matched; has no opinion on the others, so they are left to the other scorers."""
 
     name = "model_preference"
 
@@ -33,8 +32,3 @@ class ModelPreferenceScorer:
                     score=self.bonus, reason=f"preferred by the operator: matches {pattern!r}"
                 )
         return contributions
-
-    async def judge(
-        self, features: PromptFeatures, model: str, answer: str, reference: str | None = None
-    ) -> Judgement | None:
-        return None

@@ -1,0 +1,514 @@
+"""The decision log: every routing decision and how its request went, written off the request path.
+
+One direction: routing returns a `RoutingDecision`; the request path reports it (`opened`) and later how the
+request went (`closed`, a `RequestResult`); the log stores both. Nothing else reaches into a decision.
+
+In memory, a decision is remembered at once (``GET /admin/decisions/{id}`` answers mid-stream). A background
+writer stores decisions in batches: a finished request's row as it ended; a request still running after
+`PENDING_AFTER` seconds as ``pending`` first (so other replicas find it, and a replica that dies leaves its
+trace), updated when it ends. Before writing, the writer shows each outcome to the learners (`routerd.Learner`).
+The queue is bounded: when the database cannot keep up, the newest finished decisions are dropped and counted,
+never a request delayed. A row the database refuses (a value it cannot hold) is dropped alone, never the batch,
+and logged without its values.
+
+Readers use the public interface: `find` (a decision by its id or its response's id, also one another replica
+made and has not written yet: the look-up waits for it a little), `rate` (store a user's rating, which learners
+see at once), `ratings` (every rating with its decision's prompt category), `get` (the whole explanation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from routerd.db.database import Database
+from routerd.db.models import FeedbackRow, RoutingDecisionRow
+from routerd.routing.decision import RoutingDecision
+from routerd.schemas.catalog import Outcome, Principal, PromptFeatures
+
+log = logging.getLogger("routerd.decisions")
+_TABLE = RoutingDecisionRow.__table__
+
+TEXT_KEPT = 200  # characters of a prompt the log keeps: enough to recognise it; the log is not a transcript
+PENDING_AFTER = 1.0  # seconds a request may run before its decision is written as pending
+FIND_WAIT = 2.0  # seconds a look-up waits for a decision another replica has not written yet
+RECENT_ID_AGE = 900.0  # seconds: a decision id younger than this may still be on its way to the database
+_DECISION_ID = re.compile(r"^rd-([0-9a-f]{12})[0-9a-f]{20}$")
+_ID_MAX = 200  # the width of routing_decisions.response_id and feedback.response_id
+
+
+@dataclass
+class RequestResult:
+    """How a request went, as the request path reports it: `status` is ``ok``, ``error`` or ``cancelled`` (the
+    client went away); `model` the model that answered (after any fallback), `cache` the cached answer that
+    served it (``{"cache", "entry", "similarity"}``), `skill_calls` the skills the gateway ran for it."""
+
+    status: str
+    model: str | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    response_id: str | None = None
+    cache: dict[str, Any] | None = None
+    skill_calls: list[dict[str, Any]] | None = None
+
+
+class DecisionView(msgspec.Struct, frozen=True, kw_only=True):
+    """A decision as readers see it: the model that answered (`model`, its public id; `name`, the backend's name
+    for it), the prompt's features (its text cut to `TEXT_KEPT` characters), how the request went."""
+
+    id: str
+    model: str | None
+    name: str | None
+    features: PromptFeatures
+    status: str
+    response_id: str | None
+    created_at: dt.datetime
+
+
+class Rating(msgspec.Struct, frozen=True, kw_only=True):
+    """A user's rating (0..1) of the answer `model` (public id; `name` its backend's name) gave to a prompt of
+    `category` (`text`: the prompt's start, as the log keeps it)."""
+
+    decision_id: str | None
+    model: str
+    name: str
+    rating: float
+    category: str
+    text: str
+
+
+def clean(value: str | None, limit: int = 400) -> str | None:
+    """A client-given string as the database can hold it: no NUL, at most `limit` characters."""
+    if value is None:
+        return None
+    return value.replace("\x00", "")[:limit]
+
+
+def _kept(features: PromptFeatures) -> PromptFeatures:
+    if len(features.text) <= TEXT_KEPT:
+        return features
+    return msgspec.structs.replace(features, text=features.text[:TEXT_KEPT])
+
+
+def _features_dict(features: PromptFeatures) -> dict[str, Any]:
+    return {f: getattr(features, f) for f in features.__struct_fields__}
+
+
+def _name_in(candidates: Any, model: str | None) -> str | None:
+    """The backend's name of `model` (a public id): a second backend's copy is listed as ``backend/name`` and
+    its candidate entry says the name."""
+    if model is None:
+        return None
+    if isinstance(candidates, list):
+        for candidate in candidates:
+            if isinstance(candidate, dict) and candidate.get("model") == model:
+                name = candidate.get("name")
+                return name if isinstance(name, str) and name else model
+    return model
+
+
+@dataclass
+class _Entry:
+    """One decision in memory: what routing decided, and how the request went once it is over."""
+
+    id: str
+    principal: str
+    tenant: str
+    requested_model: str | None
+    features: PromptFeatures  # the text cut to TEXT_KEPT
+    chosen_id: str | None
+    runner_up: str | None
+    preference: float
+    dispatcher: dict[str, Any] | None
+    decision: RoutingDecision | None  # dropped once the explanation is built from it
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    opened_at: float = field(default_factory=time.monotonic)
+    candidates: list[dict[str, Any]] | None = None
+    result: RequestResult | None = None
+    written: bool = False  # a row exists (or is on its way): later writes are updates
+    outcome: Outcome | None = field(default=None, repr=False)  # for the learners, with the whole prompt
+
+    def explained(self) -> list[dict[str, Any]]:
+        if self.candidates is None:
+            self.candidates = self.decision.explain() if self.decision is not None else []
+            self.decision = None
+        return self.candidates
+
+    def chosen(self) -> str | None:
+        if self.result is not None and self.result.model is not None:
+            return self.result.model
+        return self.chosen_id
+
+    def values(self) -> dict[str, Any]:
+        result = self.result or RequestResult(status="pending")
+        return {
+            "id": self.id, "created_at": self.created_at, "principal": self.principal, "tenant": self.tenant,
+            "requested_model": self.requested_model, "chosen_model": clean(self.chosen()),
+            "runner_up": self.runner_up, "features": _features_dict(self.features), "candidates": self.explained(),
+            "status": result.status, "latency_ms": result.latency_ms, "ttft_ms": result.ttft_ms,
+            "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+            "response_id": clean(result.response_id, _ID_MAX), "quality_preference": self.preference,
+            "dispatcher": self.dispatcher, "cache": result.cache, "skill_calls": result.skill_calls,
+        }  # fmt: skip
+
+
+def _row_dict(values: Mapping[str, Any]) -> dict[str, Any]:
+    data = dict(values)
+    created = data["created_at"]
+    if isinstance(created, dt.datetime):
+        data["created_at"] = (created if created.tzinfo else created.replace(tzinfo=dt.UTC)).isoformat()
+    return data
+
+
+def _view(values: Mapping[str, Any]) -> DecisionView:
+    created = values["created_at"]
+    if isinstance(created, str):
+        created = dt.datetime.fromisoformat(created)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    features = msgspec.convert(values.get("features") or {"text": ""}, PromptFeatures)
+    model = values.get("chosen_model")
+    return DecisionView(
+        id=values["id"],
+        model=model,
+        name=_name_in(values.get("candidates"), model),
+        features=features,
+        status=values.get("status") or "pending",
+        response_id=values.get("response_id"),
+        created_at=created,
+    )
+
+
+_COLUMNS = [column.name for column in _TABLE.columns]
+
+
+def _of_row(row: RoutingDecisionRow) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in _COLUMNS}
+
+
+class DecisionLog:
+    def __init__(
+        self,
+        database: Database,
+        learners: Mapping[str, Any],
+        *,
+        capacity: int = 10_000,
+        remembered: int = 5_000,
+    ) -> None:
+        self.database = database
+        self.learners = learners  # the registry's learners, by name
+        self.recent: OrderedDict[str, _Entry] = OrderedDict()
+        self.by_response: dict[str, str] = {}
+        self.remembered = remembered
+        self.capacity = capacity
+        self.closed_queue: asyncio.Queue[_Entry] = asyncio.Queue(maxsize=capacity)
+        self.running: OrderedDict[str, _Entry] = OrderedDict()  # opened, not closed, not written yet
+        self.dropped = 0
+        self.find_wait = FIND_WAIT
+        self.pending_after = PENDING_AFTER
+        self._task: asyncio.Task | None = None
+
+    # -- the request path: memory only -------------------------------------------------------
+    def opened(self, decision: RoutingDecision, principal: Principal, requested_model: str | None) -> None:
+        """Routing decided: remember the decision (its request is under way)."""
+        chosen, runner_up = decision.chosen, decision.runner_up
+        entry = _Entry(
+            id=decision.id,
+            principal=clean(principal.subject, 200) or "",
+            tenant=clean(principal.tenant, 200) or "default",
+            requested_model=clean(requested_model),
+            features=_kept(decision.features),
+            chosen_id=chosen.id if chosen is not None else None,
+            runner_up=clean(runner_up.id) if runner_up is not None else None,
+            preference=decision.preference,
+            dispatcher=decision.dispatcher.as_dict() if decision.dispatcher is not None else None,
+            decision=decision,
+        )
+        entry.outcome = Outcome(decision_id=decision.id, model="", features=decision.features)
+        self.recent[decision.id] = entry
+        self.running[decision.id] = entry
+        while len(self.recent) > self.remembered:
+            _, old = self.recent.popitem(last=False)
+            self.running.pop(old.id, None)
+            if old.result is not None and old.result.response_id:
+                self.by_response.pop(old.result.response_id, None)
+
+    def closed(self, decision_id: str, result: RequestResult) -> None:
+        """The request is over: note how it went and queue the decision for the writer."""
+        entry = self.recent.get(decision_id)
+        if entry is None:
+            return  # forgotten already (more requests in flight than the log remembers)
+        self.running.pop(decision_id, None)
+        entry.result = result
+        if result.response_id:
+            self.by_response[result.response_id] = decision_id
+        model = entry.chosen()
+        if model is not None and entry.outcome is not None:
+            entry.outcome = msgspec.structs.replace(
+                entry.outcome,
+                model=model,
+                ok=result.status == "ok",
+                latency_ms=result.latency_ms,
+                ttft_ms=result.ttft_ms,
+                completion_tokens=result.completion_tokens,
+            )
+        else:
+            entry.outcome = None
+        try:
+            self.closed_queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if self.dropped % 100 == 1:
+                log.warning("decision log full: %d decisions not written so far", self.dropped)
+
+    # -- reading -----------------------------------------------------------------------------
+    async def get(self, decision_id: str) -> dict[str, Any] | None:
+        """The whole decision: features, every candidate's contributions and reasons, how the request went."""
+        entry = self.recent.get(decision_id)
+        if entry is not None:
+            return _row_dict(entry.values())
+        if not self._plausible(decision_id):
+            return None
+        async with self.database.session() as session:
+            row = await session.get(RoutingDecisionRow, decision_id)
+            return _row_dict(_of_row(row)) if row is not None else None
+
+    async def find(
+        self, *, decision_id: str | None = None, response_id: str | None = None, wait: float | None = None
+    ) -> DecisionView | None:
+        """A decision by its id or by the id of the response it produced. One that is in no replica's memory
+        here and not in the database yet (another replica made it a moment ago) is waited for, up to
+        `wait` seconds (`find_wait`); an id that cannot be a recent decision's is not."""
+        ident = decision_id or response_id
+        if not ident or not self._plausible(ident):
+            return None
+        if decision_id:
+            entry = self.recent.get(decision_id)
+        else:
+            entry = self.recent.get(self.by_response.get(response_id or "", ""))
+        if entry is not None:
+            return _view(entry.values())
+        limit = self.find_wait if wait is None else wait
+        if decision_id and not self._young(decision_id):
+            limit = 0.0
+        deadline = time.monotonic() + limit
+        delay = 0.05
+        while True:
+            found = await self._in_database(decision_id, response_id)
+            if found is not None or time.monotonic() >= deadline:
+                return found
+            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.4)
+
+    async def _in_database(self, decision_id: str | None, response_id: str | None) -> DecisionView | None:
+        async with self.database.session() as session:
+            if decision_id:
+                row = await session.get(RoutingDecisionRow, decision_id)
+            else:
+                query = select(RoutingDecisionRow).where(RoutingDecisionRow.response_id == response_id).limit(1)
+                row = (await session.execute(query)).scalar_one_or_none()
+            return _view(_of_row(row)) if row is not None else None
+
+    @staticmethod
+    def _plausible(ident: str) -> bool:
+        return len(ident) <= _ID_MAX and "\x00" not in ident
+
+    @staticmethod
+    def _young(decision_id: str) -> bool:
+        match = _DECISION_ID.match(decision_id)
+        if match is None:
+            return False
+        made = int(match[1], 16) / 1000
+        return -60 <= time.time() - made <= RECENT_ID_AGE
+
+    async def rate(
+        self, decision: DecisionView, *, score: float, principal: str, comment: str | None, response_id: str | None
+    ) -> int:
+        """Store a user's rating (`score` in 0..1) of `decision`'s answer and show it to the learners at once;
+        returns the feedback's id. A decision only in this replica's memory so far is written first, in the
+        same transaction."""
+        if decision.model is None:
+            raise ValueError("a decision without a model cannot be rated")
+        for attempt in (1, 2):
+            try:
+                ident = await self._store_rating(decision, score, principal, comment, response_id)
+                break
+            except IntegrityError:
+                # the writer inserted the decision between our look-up and our insert: the second attempt merges
+                if attempt == 2:
+                    raise
+        outcome = Outcome(decision_id=decision.id, model=decision.model, features=decision.features, rating=score)
+        await self._learn(outcome)
+        return ident
+
+    async def _store_rating(
+        self, decision: DecisionView, score: float, principal: str, comment: str | None, response_id: str | None
+    ) -> int:
+        entry = self.recent.get(decision.id)
+        async with self.database.session() as session:
+            if entry is not None and not entry.written:
+                await session.merge(RoutingDecisionRow(**entry.values()))
+                await session.flush()
+            row = FeedbackRow(
+                decision_id=decision.id,
+                response_id=clean(response_id or decision.response_id or decision.id, _ID_MAX),
+                model=decision.model,
+                rating=score,
+                comment=clean(comment, 4000),
+                principal=clean(principal, 200) or "",
+            )
+            session.add(row)
+            await session.flush()
+            ident = row.id
+        if entry is not None:
+            entry.written = True
+            self.running.pop(decision.id, None)
+        return ident
+
+    async def ratings(self) -> list[Rating]:
+        """Every rating stored (by any replica), with the category and start of the prompt it rates."""
+        query = select(
+            FeedbackRow.decision_id,
+            FeedbackRow.model,
+            FeedbackRow.rating,
+            RoutingDecisionRow.features,
+            RoutingDecisionRow.candidates,
+        ).join(RoutingDecisionRow, FeedbackRow.decision_id == RoutingDecisionRow.id, isouter=True)
+        async with self.database.session() as session:
+            rows = (await session.execute(query)).all()
+        found = []
+        for decision_id, model, rating, features, candidates in rows:
+            if model is None:
+                continue
+            features = features if isinstance(features, dict) else {}
+            found.append(
+                Rating(
+                    decision_id=decision_id,
+                    model=model,
+                    name=_name_in(candidates, model) or model,
+                    rating=float(rating),
+                    category=str(features.get("category") or "general"),
+                    text=str(features.get("text") or ""),
+                )
+            )
+        return found
+
+    async def ratings_count(self) -> int:
+        """How many ratings are stored: a cheap way to know whether there are new ones."""
+        async with self.database.session() as session:
+            return (await session.execute(select(func.count(FeedbackRow.id)))).scalar() or 0
+
+    # -- the writer ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._write_forever(), name="routerd-decision-log")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await self._write(self._drain(), self._overdue(0.0))
+
+    def _drain(self, limit: int = 500) -> list[_Entry]:
+        batch = []
+        while len(batch) < limit and not self.closed_queue.empty():
+            batch.append(self.closed_queue.get_nowait())
+        return batch
+
+    def _overdue(self, age: float) -> list[_Entry]:
+        """Requests running for longer than `age` seconds whose decision is not written yet."""
+        now = time.monotonic()
+        found = []
+        for entry in self.running.values():
+            if now - entry.opened_at < age:
+                break  # in the order they were opened: the rest are younger
+            found.append(entry)
+        for entry in found:
+            del self.running[entry.id]
+        return found
+
+    async def _write_forever(self) -> None:
+        while True:
+            first: list[_Entry] = []
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.pending_after):
+                    first = [await self.closed_queue.get()]
+            await self._learn_all(first)  # learners see an outcome at once, before any database work
+            if first:
+                await asyncio.sleep(0.05)  # let a burst gather into one transaction
+            rest = self._drain()
+            await self._learn_all(rest)
+            pending = self._overdue(self.pending_after)
+            try:
+                await self._write([*first, *rest], pending)
+            except Exception as exc:
+                log.error("writing %d decisions failed (%s); they are lost", len(first) + len(rest), type(exc).__name__)
+
+    async def _write(self, closed: list[_Entry], pending: list[_Entry]) -> None:
+        """One multi-row INSERT for the new rows, one UPDATE per batch for rows written as pending before.
+        When the database refuses a batch, its rows are written one by one and only the refused ones are lost."""
+        fresh = [entry for entry in [*pending, *closed] if not entry.written]
+        updates = [entry for entry in closed if entry.written]
+        for entry in fresh:
+            entry.written = True
+        if fresh:
+            await self._insert([entry.values() for entry in fresh])
+        if updates:
+            await self._update([entry.values() for entry in updates])
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            async with self.database.engine.begin() as connection:
+                await connection.execute(insert(_TABLE), rows)
+        except DBAPIError:
+            for values in rows:  # one at a time: a row feedback wrote meanwhile is merged; a bad one dropped
+                await self._one(values)
+
+    async def _update(self, rows: list[dict[str, Any]]) -> None:
+        changed = [c for c in _COLUMNS if c not in ("id", "created_at")]
+        statement = update(_TABLE).where(_TABLE.c.id == bindparam("_id")).values({c: bindparam(c) for c in changed})
+        params = [{"_id": values["id"], **{c: values[c] for c in changed}} for values in rows]
+        try:
+            async with self.database.engine.begin() as connection:
+                await connection.execute(statement, params)
+        except DBAPIError:
+            for values in rows:
+                await self._one(values)
+
+    async def _one(self, values: dict[str, Any]) -> None:
+        try:
+            async with self.database.session() as session:
+                await session.merge(RoutingDecisionRow(**values))
+        except DBAPIError as exc:
+            log.error("the database refused decision %s (%s); it is not written", values["id"], type(exc).__name__)
+
+    async def _learn_all(self, batch: list[_Entry]) -> None:
+        for entry in batch:
+            outcome, entry.outcome = entry.outcome, None
+            if outcome is not None:
+                await self._learn(outcome)
+
+    async def _learn(self, outcome: Outcome) -> None:
+        """Show `outcome` to every learner; one failing never stops the others."""
+        for name, learner in list(self.learners.items()):
+            try:
+                await learner.learn(outcome)
+            except Exception:
+                log.exception("learner %s failed to learn", name)

@@ -1,0 +1,89 @@
+"""What routing decides: the hard constraints a request puts on models (`Needs`) and the ranked decision with its
+reasons (`RoutingDecision`). Routing returns the decision; the request path reports how the request went; the
+decision log (`routerd.decisions`) stores both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from routerd.catalog import CatalogEntry
+from routerd.routing.llm_dispatcher import DispatcherVerdict
+from routerd.routing.scoring import ScoredCandidate
+from routerd.schemas.catalog import PromptFeatures
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a request needs from a model: the hard constraints."""
+
+    vision: bool = False
+    tools: bool = False
+    json: bool = False
+    prompt_tokens: int = 0
+
+    def unmet(self, entry: CatalogEntry) -> str | None:
+        """Why `entry` cannot answer, or None when it can."""
+        caps = entry.info.capabilities
+        if caps.chat is False:
+            return "is not a chat model"
+        if self.vision and not caps.vision:
+            return "cannot see images"
+        if self.tools and not caps.tools:
+            return "cannot call tools"
+        if self.json and caps.json_output is False:
+            return "cannot be held to JSON output"
+        window = entry.info.context_window
+        if window is not None and self.prompt_tokens > window:
+            return f"has a context window of {window} tokens, the prompt needs ~{self.prompt_tokens}"
+        return None
+
+    def described(self) -> str:
+        """`` with vision and tools``: what the request needs, for error messages."""
+        pairs = (("vision", self.vision), ("tools", self.tools), ("JSON output", self.json))
+        wanted = [name for name, on in pairs if on]
+        return f" with {' and '.join(wanted)}" if wanted else ""
+
+
+@dataclass
+class RoutingDecision:
+    """The models to try, best first, and why. `scored` holds every candidate's score and contributions (empty
+    when the request pinned a model); `unfit` the models left out and why; `dispatcher` what the dispatcher
+    model said (LLM dispatcher mode)."""
+
+    id: str
+    features: PromptFeatures
+    ranked: list[CatalogEntry]
+    pinned: bool
+    preference: float
+    scored: list[ScoredCandidate] = field(default_factory=list)
+    unfit: dict[str, str] = field(default_factory=dict)
+    dispatcher: DispatcherVerdict | None = None
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        """A one-line reason per ranked model (built when asked for: off the request path)."""
+        if self.pinned:
+            return {entry.id: "pinned by the request" for entry in self.ranked}
+        found = {s.entry.id: s.summary() for s in self.scored}
+        choice = self.dispatcher.choice if self.dispatcher is not None else None
+        if choice in found:
+            assert self.dispatcher is not None
+            found[choice] = f"chosen by {self.dispatcher.model}; {found[choice]}"
+        return found
+
+    @property
+    def chosen(self) -> CatalogEntry | None:
+        return self.ranked[0] if self.ranked else None
+
+    @property
+    def runner_up(self) -> CatalogEntry | None:
+        return self.ranked[1] if len(self.ranked) > 1 else None
+
+    def explain(self) -> list[dict[str, Any]]:
+        """The audit log's view: every candidate scored, then every model left out (built off the request path)."""
+        if self.pinned:
+            return [{"model": e.id, "backend": e.info.backend, "pinned": True} for e in self.ranked]
+        return [s.explain() for s in self.scored] + [
+            {"model": model, "excluded": reason} for model, reason in self.unfit.items()
+        ]
