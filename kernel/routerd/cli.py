@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +15,6 @@ import click
 from routerd.config import Settings, effective, load_settings
 from routerd.db.database import DatabaseUnavailable, ensure_reachable
 from routerd.errors import ConfigError, PluginError
-
-
-def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Configuration and plugin errors, and a database that does not answer, end the command with
-    one clear line, never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ConfigError, PluginError) as exc:
-            click.echo(f"routerd: configuration error: {exc}", err=True)
-            sys.exit(2)
-        except DatabaseUnavailable as exc:
-            click.echo(f"routerd: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -77,7 +56,8 @@ class RouterdCommands(click.Group):
         return sorted({*self.commands, *self._plugin_commands(ctx)})
 
     def invoke(self, ctx: click.Context) -> Any:
-        """A plugin's command that fails on configuration or an unreachable database ends with one line."""
+        """Configuration and plugin errors, and a database that does not answer, end any command (the kernel's
+        or a plugin's) with one clear line and exit status 2 or 1, never a traceback."""
         try:
             return super().invoke(ctx)
         except (ConfigError, PluginError) as exc:
@@ -117,7 +97,6 @@ def main(ctx: click.Context, config: Path | None) -> None:
 @click.option("--host", default=None, help="Listen address (default: server.host).")
 @click.option("--port", type=int, default=None, help="Listen port (default: server.port).")
 @click.pass_context
-@_fail_cleanly
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
@@ -150,7 +129,6 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 @main.command(help="List every installed plugin: version, enabled or not, hooks, what it registered.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the same as GET /admin/plugins).")
 @click.pass_context
-@_fail_cleanly
 def plugins(ctx: click.Context, as_json: bool) -> None:
     from routerd.gateway import Gateway
 
@@ -179,7 +157,6 @@ def config() -> None:
 @config.command("show", help="The effective configuration, secrets masked.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML-like text.")
 @click.pass_context
-@_fail_cleanly
 def config_show(ctx: click.Context, as_json: bool) -> None:
     data = effective(_settings(ctx))
     if as_json:
@@ -238,7 +215,6 @@ def _plugin_migrations(settings: Settings) -> dict[str, Path]:
 @db.command("upgrade", help="Apply the kernel's migrations up to REVISION (default: the newest), then every plugin's.")
 @click.argument("revision", default="head")
 @click.pass_context
-@_fail_cleanly
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     from routerd.db import migrate
 
@@ -255,7 +231,6 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 @click.argument("revision")
 @click.option("--plugin", default=None, help="Revert this plugin's own migrations instead of the kernel's.")
 @click.pass_context
-@_fail_cleanly
 def db_downgrade(ctx: click.Context, revision: str, plugin: str | None) -> None:
     from routerd.db import migrate
 
@@ -274,7 +249,6 @@ def db_downgrade(ctx: click.Context, revision: str, plugin: str | None) -> None:
 
 @db.command("current", help="Print the database's revisions (the kernel's and each plugin's) and the newest ones.")
 @click.pass_context
-@_fail_cleanly
 def db_current(ctx: click.Context) -> None:
     from routerd.db import migrate
 

@@ -339,8 +339,8 @@ class DecisionLog:
         self, decision: DecisionView, *, score: float, principal: str, comment: str | None, response_id: str | None
     ) -> int:
         """Store a user's rating (`score` in 0..1) of `decision`'s answer and show it to the learners at once;
-        returns the feedback's id. A decision only in this replica's memory so far is written first, in the
-        same transaction."""
+        returns the feedback's id. A decision this replica remembers is written (or brought up to date) first,
+        in the same transaction, so the rating never waits for the writer."""
         if decision.model is None:
             raise ValueError("a decision without a model cannot be rated")
         for attempt in (1, 2):
@@ -360,7 +360,9 @@ class DecisionLog:
     ) -> int:
         entry = self.recent.get(decision.id)
         async with self.database.session() as session:
-            if entry is not None and not entry.written:
+            if entry is not None:
+                # Written or not, and maybe being written by the writer right now: merge is an upsert, and if
+                # the writer's insert wins the race, the second attempt finds its row.
                 await session.merge(RoutingDecisionRow(**entry.values()))
                 await session.flush()
             row = FeedbackRow(
