@@ -1,13 +1,16 @@
 """A fast, zero-latency OpenAI-compatible upstream for the overhead benchmarks.
 
-Answers ``GET /v1/models``, ``POST /v1/chat/completions`` (JSON, or server-sent events with a few
-chunks and ``[DONE]`` when the body says ``"stream": true``) and ``POST /v1/embeddings``. It is a
-raw asyncio protocol on uvloop with httptools' C parser, and every answer but the embeddings is
-a pre-built byte string, so that the mock costs as little as possible next to what is measured.
+Serves two models, ``mock-7b`` and ``mock-70b`` (`MODELS_SERVED`: two candidates, so that a gateway in front of it
+routes between them; bench/overhead.py maps the evaluation data's weak and strong model onto them), and gives every
+request the same answer, whichever model it names. Answers ``GET /v1/models``, ``POST /v1/chat/completions`` (JSON,
+or server-sent events with a few chunks and ``[DONE]`` when the body says ``"stream": true``) and
+``POST /v1/embeddings``. It is a raw asyncio protocol on uvloop with httptools' C parser, and every answer but the
+embeddings is a pre-built byte string, so that the mock costs as little as possible next to what is measured.
 
     .venv/bin/python bench/mock_upstream.py [--host 127.0.0.1] [--port 0] [--chunk-delay-ms 0]
 
-prints ``listening on http://HOST:PORT`` once it accepts connections, and serves until killed.
+prints ``listening on http://HOST:PORT`` once it accepts connections, and serves until killed. It is
+not measured, only measured against: it keeps Python's default garbage collector and times nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import httptools
 import msgspec
 
 MODEL = "mock-7b"
+STRONG_MODEL = "mock-70b"
+MODELS_SERVED = (MODEL, STRONG_MODEL)
 CREATED = 1_700_000_000
 ANSWER_WORDS = ["Hello", " from", " the", " mock", " upstream", "."]
 
@@ -49,7 +54,10 @@ def _response(status: str, body: bytes, content_type: bytes = b"application/json
 MODELS = _response(
     "200 OK",
     _json.encode(
-        {"object": "list", "data": [{"id": MODEL, "object": "model", "created": CREATED, "owned_by": "mock"}]}
+        {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "created": CREATED, "owned_by": "mock"} for name in MODELS_SERVED],
+        }
     ),
 )
 COMPLETION = _response(

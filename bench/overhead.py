@@ -1,19 +1,41 @@
 """Proxy overhead: the gateway against calling the upstream directly, side by side in one run.
 
     .venv/bin/python bench/overhead.py [--requests 2000] [--concurrency 1 32] [--rounds 3]
+        [--data ../shared/eval/routing/routellm_mmlu_gsm8k.jsonl] [--prices ../shared/eval/routing/models.json]
 
-Starts the zero-latency mock upstream (bench/mock_upstream.py) and the gateway as it ships
-(``routerd serve``, one worker, routing with every default scorer, the audit log, the signature,
-the `openai` backend pointed at the mock), checks its answers, then a load generator in a process
-of its own (bench/load_generator.py: raw keep-alive connections on uvloop, pre-built requests,
-httptools' parser, every answer checked). For JSON chat completions and for streamed ones it
-measures, at each concurrency, requests per second and latency (for streams: time to the first
-``data:`` event) direct to the mock and through the gateway, the gateway's CPU time per request
-and the load generator's own. Direct and gateway runs alternate (ABBA across rounds) so that the
-machine's noise falls on both alike. It prints the table, the ratios, the load average and
-whether the targets are met, and exits 0 (1 when a run had errors or the gateway would not
-start), stopping every process it started (also on ^C or SIGTERM); every run is bounded by
-``--run-timeout``.
+Starts the zero-latency mock upstream (bench/mock_upstream.py: two models, ``mock-7b`` and ``mock-70b``) and the
+gateway as it ships (``routerd serve``, one worker, routing with every default scorer, the audit log, the
+signature, background profiling, the `openai` backend pointed at the mock), with what a running gateway has that a
+fresh one lacks, so that every scorer that can have an opinion has one and pays for it:
+
+- `learned` trained on `--data` (the evaluation file's weak and strong model mapped onto ``mock-7b`` and
+  ``mock-70b`` with `model_names`; the lexical model, ``embedder = "none"``: the default without the extra
+  ``embeddings``, and with it the neighbour index would first embed 15,344 prompts for 3 to 25 minutes in the
+  background; ``reload_interval`` a day, so that no retraining falls inside the measurement);
+- `cost` with the list prices of `--prices` for the same two models;
+- `feedback` with two ratings given through ``POST /v1/feedback``;
+- `profiles` with the profiles background profiling makes of the two models at start-up.
+
+It waits (through the gateway: the explanation of a decision, ``GET /admin/decisions/{id}``) until `learned` and
+`profiles` contribute, checks the gateway's answers (signature, routing headers, the decision's explanation, stream
+end, embeddings) and which scorers contribute to the routing of the benchmark's prompt, prints them with a reason
+each, and says why the others have no opinion (`benchmarks`: no leaderboard is synced, since its sources download
+from the internet and are off here, and it gives no opinion on a "simple" prompt anyway). A required scorer that
+has no opinion stops the benchmark (exit 1).
+
+Then a load generator in a process of its own (bench/load_generator.py: raw keep-alive connections on uvloop,
+pre-built requests, httptools' parser, every answer checked) measures, for JSON chat completions and for streamed
+ones, at each concurrency, requests per second and latency (for streams: time to the first ``data:`` event)
+direct to the mock and through the gateway, the gateway's CPU time per request and the load generator's own.
+Direct and gateway runs alternate (ABBA across rounds) so that the machine's noise falls on both alike. Every
+figure printed is the median over the rounds of that figure in each round (p50 and p99 are taken per round), with
+the lowest and highest req/s beside it. The gateway is the real ``routerd serve``, so its garbage collector runs
+exactly as in production (the app's lifespan: ``gc.freeze()`` after start-up, the young threshold
+``routerd.app.GC_YOUNG_THRESHOLD``, never disabled); the load generator and the mock, which are not measured, keep
+Python's default collector. It prints the table, the load average (1, 5 and 15 minutes, at the start and the end),
+the commit measured, and whether the targets are met, and exits 0 (1 when a run had errors, a required scorer had
+no opinion or the gateway would not start; 2 when `--data` or `--prices` is missing), stopping every process it
+started (also on ^C or SIGTERM); every run is bounded by ``--run-timeout``.
 
 Targets (bench/README.md): added p50 under 1 ms at concurrency 1, and at least 1,500 requests/s
 through one gateway worker at concurrency 32, against a zero-latency upstream.
@@ -50,6 +72,11 @@ TARGET_ADDED_P50_MS = 1.0
 TARGET_RPS = 1500
 TARGET_RPS_CONCURRENCY = 32
 PROMPT = "Say hello."
+EVAL_DATA = HERE.parents[1] / "shared" / "eval" / "routing"
+DATA = EVAL_DATA / "routellm_mmlu_gsm8k.jsonl"
+PRICES = EVAL_DATA / "models.json"
+# The evaluation data's models -> the mock's: the weak one onto the small model, the strong one onto the large one.
+MODEL_NAMES = {"mixtral-8x7b-instruct-v0.1": mock_upstream.MODEL, "gpt-4-1106-preview": mock_upstream.STRONG_MODEL}
 # Plugins that would start processes or reach beyond 127.0.0.1 on their own.
 OFF_PLUGINS = ("local", "hf_leaderboard", "lmsys_arena")
 
@@ -152,7 +179,8 @@ def start_gateway(
             break
         try:
             status, _ = _get(base + "/readyz")
-            if status == 200 and mock_upstream.MODEL.encode() in _get(base + "/v1/models")[1]:
+            listed = _get(base + "/v1/models")[1] if status == 200 else b""
+            if all(f'"{name}"'.encode() in listed for name in mock_upstream.MODELS_SERVED):
                 return process, base
         except OSError:
             pass
@@ -173,24 +201,73 @@ def stop(process: subprocess.Popen | None) -> None:
         process.wait()
 
 
-# The scorers the gateway ships with: the benchmark measures routing with all of them on.
-DEFAULT_SCORERS = ("size_fit", "speed", "cost", "diversity", "feedback", "profiles")
-CHECK_CHATS = 2  # the chat completions check_gateway sends
+def scorer_settings(data: Path, prices: Path) -> dict[str, str]:
+    """The environment that gives the scorers what a running gateway has (see the module): `learned` trained on
+    `data`, `cost` with the prices of `prices`, both for the evaluation data's models mapped onto the mock's."""
+    listed = json.loads(prices.read_text())
+    mock_prices = {}
+    for name, mock in MODEL_NAMES.items():
+        price = listed[name]  # input and output averaged, as `cost` takes them
+        mock_prices[mock] = (price["input_usd_per_mtok"] + price["output_usd_per_mtok"]) / 2
+    return {
+        "ROUTERD__PLUGINS__LEARNED__DATA": json.dumps([str(data)]),
+        "ROUTERD__PLUGINS__LEARNED__MODEL_NAMES": json.dumps(MODEL_NAMES),
+        "ROUTERD__PLUGINS__LEARNED__EMBEDDER": "none",
+        "ROUTERD__PLUGINS__LEARNED__RELOAD_INTERVAL": "86400",
+        "ROUTERD__PLUGINS__COST__PRICES": json.dumps(mock_prices),
+    }
 
 
-def check_gateway(base: str) -> tuple[list[str], list[str]]:
+# The scorers the gateway ships with: the benchmark measures routing with all of them on, and all but `benchmarks`
+# must have an opinion on its prompt (`NO_OPINION_HERE` says why that one has none).
+DEFAULT_SCORERS = ("size_fit", "speed", "cost", "diversity", "feedback", "profiles", "benchmarks", "learned")
+NO_OPINION_HERE = ("benchmarks",)
+RATINGS = 2  # ratings given through POST /v1/feedback, for the `feedback` scorer
+
+
+@dataclass
+class Probe:
+    """Requests sent to a gateway before it is timed: its answers checked, its scorers' opinions read."""
+
+    base: str
+    chats: int = 0  # chat completions sent (the audit log writes a decision for each)
+
+    def chat(self, stream: bool = False) -> tuple[int, dict[str, str], bytes]:
+        self.chats += 1
+        return _post(self.base + "/v1/chat/completions", _chat_body(stream))
+
+    def decision(self, headers: dict[str, str]) -> dict | None:
+        status, body = _get(f"{self.base}/admin/decisions/{headers.get('x-routerd-decision-id', '')}")
+        return json.loads(body) if status == 200 else None
+
+    def opinions(self) -> tuple[dict[str, str], dict | None]:
+        """One routed chat: each scorer that contributed to its decision, with a reason (the chosen model's, or the
+        first candidate's that has one), and the decision."""
+        _, headers, _ = self.chat()
+        decision = self.decision(headers)
+        found: dict[str, str] = {}
+        if decision is None:
+            return found, None
+        candidates = sorted(decision["candidates"], key=lambda c: c["model"] != decision["chosen_model"])
+        for candidate in candidates:
+            for name, contribution in candidate["contributions"].items():
+                found.setdefault(name, f"{candidate['model']}: {contribution['reason']}")
+        return found, decision
+
+
+def check_gateway(probe: Probe) -> tuple[list[str], list[str]]:
     """The gateway answers as it should before it is timed (signature, routing headers and the
     decision's explanation, stream end, embeddings) and routes with every default scorer; returns
     the problems found and the scorers it routes with."""
     problems = []
-    status, headers, body = _post(base + "/v1/chat/completions", _chat_body(False))
+    base = probe.base
+    status, headers, body = probe.chat()
     if status != 200 or b"Model: " not in body or "x-routerd-model" not in headers:
         problems.append(f"JSON chat: {status} {body[:200]!r}")
-    decision = headers.get("x-routerd-decision-id", "")
-    status, body = _get(f"{base}/admin/decisions/{decision}")
-    if status != 200 or b'"size_fit"' not in body:
-        problems.append(f"the decision's explanation: {status} {body[:200]!r}")
-    status, _, body = _post(base + "/v1/chat/completions", _chat_body(True))
+    decision = probe.decision(headers)
+    if decision is None or not any("size_fit" in c["contributions"] for c in decision["candidates"]):
+        problems.append(f"the decision's explanation: {decision!r:.200}")
+    status, _, body = probe.chat(stream=True)
     if status != 200 or not body.endswith(b"data: [DONE]\n\n") or b"Model: " not in body:
         problems.append(f"streamed chat: {status} {body[-200:]!r}")
     embed = b'{"model": "%s", "input": ["one", "two"]}' % mock_upstream.MODEL.encode()
@@ -206,6 +283,70 @@ def check_gateway(base: str) -> tuple[list[str], list[str]]:
     if missing:
         problems.append(f"the gateway does not route with every default scorer: {', '.join(missing)} missing")
     return problems, scorers
+
+
+def await_opinions(probe: Probe, timeout: float) -> tuple[dict[str, str], dict | None, float]:
+    """Route the benchmark's prompt until `learned` (trained in the background at start-up) and `profiles` (the
+    background profiler's first round) contribute, then rate two answers for `feedback` and route it once more;
+    returns the opinions of that last decision, the decision, and the seconds waited."""
+    started = time.monotonic()
+    deadline = started + timeout
+    opinions, decision = probe.opinions()
+    while not {"learned", "profiles"} <= opinions.keys() and time.monotonic() < deadline:
+        time.sleep(0.5)
+        opinions, decision = probe.opinions()
+    waited = time.monotonic() - started
+    rated = set()
+    for _ in range(RATINGS):
+        _, headers, _ = probe.chat()
+        rated.add(headers.get("x-routerd-model"))
+        body = json.dumps({"decision_id": headers.get("x-routerd-decision-id"), "rating": 1}).encode()
+        status, _, answer = _post(probe.base + "/v1/feedback", body)
+        if status not in (200, 201):
+            raise RuntimeError(f"POST /v1/feedback: {status} {answer[:200]!r}")
+    opinions, decision = probe.opinions()
+    return opinions, decision, waited
+
+
+def why_no_opinion(name: str, base: str, decision: dict | None) -> str:
+    """Why a scorer had no opinion on the benchmark's prompt in this setup."""
+    if name == "benchmarks":
+        status, body = _get(base + "/admin/benchmarks/status")
+        synced = status == 200 and b'"ok":true' in body.replace(b" ", b"")
+        reasons = []
+        if not synced:
+            reasons.append(
+                "no leaderboard is synced (its sources, hf_leaderboard and lmsys_arena, download from the internet "
+                "and are off here)"
+            )
+        if decision is not None and decision["features"]["difficulty"] == "simple":
+            reasons.append(f"the prompt {PROMPT!r} is 'simple', on which it gives no opinion by design")
+        return "; and ".join(reasons) or "unknown"
+    if name == "learned":
+        return "not trained yet (see the gateway's log)"
+    if name == "profiles":
+        return "no profile of the mock's models yet"
+    if name == "feedback":
+        return "no rating reached it"
+    if name == "cost":
+        return "no price for the mock's models"
+    return "unknown"
+
+
+def report_opinions(target: str, probe: Probe, opinions: dict[str, str], decision: dict | None) -> list[str]:
+    """Print which scorers contributed to the routing of the benchmark's prompt; return the required ones that did
+    not."""
+    print(f"{target}: scorers with an opinion on {PROMPT!r}:", file=sys.stderr)
+    for name in sorted(opinions):
+        print(f"  {name:<11} {opinions[name]}", file=sys.stderr)
+    missing = []
+    for name in DEFAULT_SCORERS:
+        if name not in opinions:
+            print(f"  {name:<11} NO OPINION: {why_no_opinion(name, probe.base, decision)}", file=sys.stderr)
+            if name not in NO_OPINION_HERE:
+                missing.append(name)
+    sys.stderr.flush()
+    return missing
 
 
 def decisions_written(data_dir: str, settle: float = 10.0) -> int | None:
@@ -233,11 +374,12 @@ def _chat_body(stream: bool) -> bytes:
 # -- the measurement -------------------------------------------------------------------------------
 @dataclass
 class Series:
-    """Every run of one (kind, concurrency, target)."""
+    """Every run (round) of one (kind, concurrency, target); each figure is the median of its rounds."""
 
+    stream: bool
     rps: list[float] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    firsts: list[float] = field(default_factory=list)
+    p50s: list[float] = field(default_factory=list)  # per round, ms: whole answers (json), first data: event (stream)
+    p99s: list[float] = field(default_factory=list)
     errors: int = 0
     sent: int = 0  # requests sent, warm-ups included
     samples: list[str] = field(default_factory=list)
@@ -251,17 +393,28 @@ class Series:
             if result["watched_cpu"] is not None:
                 self.cpu_per_request.append(result["watched_cpu"] / result["done"] * 1e6)
             self.loadgen_cpu_per_request.append(result["loadgen_cpu"] / result["done"] * 1e6)
-        self.latencies += result["latencies"]
-        self.firsts += result["firsts"]
+        latencies = result["firsts"] if self.stream else result["latencies"]
+        if latencies:
+            self.p50s.append(_percentile(latencies, 50) * 1000)
+            self.p99s.append(_percentile(latencies, 99) * 1000)
         self.errors += result["error_count"]
         self.samples += result["errors"]
 
-    def p(self, q: float, first: bool = False) -> float:
-        return _percentile(self.firsts if first else self.latencies, q) * 1000
+    @property
+    def p50(self) -> float:
+        return _median(self.p50s)
+
+    @property
+    def p99(self) -> float:
+        return _median(self.p99s)
 
     @property
     def median_rps(self) -> float:
         return statistics.median(self.rps) if self.rps else 0.0
+
+    @property
+    def rps_range(self) -> str:
+        return f"{min(self.rps):,.0f}-{max(self.rps):,.0f}" if self.rps else "-"
 
     @property
     def median_cpu(self) -> float | None:
@@ -270,6 +423,10 @@ class Series:
     @property
     def median_loadgen_cpu(self) -> float | None:
         return statistics.median(self.loadgen_cpu_per_request) if self.loadgen_cpu_per_request else None
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def measure(
@@ -310,7 +467,7 @@ def measure(
                             result = parent.recv()
                         except EOFError:
                             raise RuntimeError(f"the load generator died (exit code {loadgen.exitcode})") from None
-                        results.setdefault((kind, concurrency, target), Series()).add(result)
+                        results.setdefault((kind, concurrency, target), Series(kind == "stream")).add(result)
                         print(
                             f"  round {round_ + 1}/{args.rounds} {kind:6} c={concurrency:<3} {target:8} "
                             f"{result['rps']:8.0f} req/s  errors {result['error_count']}",
@@ -327,38 +484,41 @@ def measure(
     return results
 
 
-def report(args: argparse.Namespace, results: dict[tuple[str, int, str], Series], loads: list[str]) -> bool:
+def report(
+    args: argparse.Namespace, results: dict[tuple[str, int, str], Series], loads: list[str], scorers: str
+) -> bool:
     """Print the table, the ratios and the targets; True when every target is met."""
     print()
     print(
-        f"proxy overhead, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
-        f"{args.rounds} rounds x {args.requests} requests; load average {' -> '.join(loads)} (1 min, start -> end)"
+        f"proxy overhead, {time.strftime('%Y-%m-%d %H:%M')}, {measured_commit()}, {os.cpu_count()} cores, "
+        f"{args.rounds} rounds x {args.requests} requests; load average {' -> '.join(loads)} "
+        "(1, 5, 15 min; start -> end)"
     )
+    print(scorers)
     header = (
-        f"{'kind':6} {'conc':>4} | {'direct req/s':>12} {'gateway req/s':>13} {'ratio':>6} | "
+        f"{'kind':6} {'conc':>4} | {'direct req/s':>12} {'gateway req/s':>13} {'(lowest-highest)':>16} {'ratio':>6} | "
         f"{'direct p50':>10} {'gw p50':>8} {'added':>7} | {'direct p99':>10} {'gw p99':>8} {'added':>7} | "
         f"{'gw cpu/req':>10} | {'gen cpu/req':>11}"
     )
     print(header)
     print("-" * len(header))
     for kind in args.kinds:
-        first = kind == "stream"
         for concurrency in args.concurrency:
             d, g = results[(kind, concurrency, "direct")], results[(kind, concurrency, "gateway")]
             ratio = g.median_rps / d.median_rps if d.median_rps else float("nan")
-            p50d, p50g, p99d, p99g = d.p(50, first), g.p(50, first), d.p(99, first), g.p(99, first)
             cpu = f"{g.median_cpu:>8,.0f}us" if g.median_cpu is not None else f"{'-':>10}"
             gen = g.median_loadgen_cpu
             gen_cpu = f"{gen:>9,.0f}us" if gen is not None else f"{'-':>11}"
             print(
-                f"{kind:6} {concurrency:>4} | {d.median_rps:>12,.0f} {g.median_rps:>13,.0f} {ratio:>6.2f} | "
-                f"{p50d:>8.3f}ms {p50g:>6.3f}ms {p50g - p50d:>5.3f}ms | "
-                f"{p99d:>8.3f}ms {p99g:>6.3f}ms {p99g - p99d:>5.3f}ms | {cpu} | {gen_cpu}"
+                f"{kind:6} {concurrency:>4} | {d.median_rps:>12,.0f} {g.median_rps:>13,.0f} {g.rps_range:>16} "
+                f"{ratio:>6.2f} | {d.p50:>8.3f}ms {g.p50:>6.3f}ms {g.p50 - d.p50:>5.3f}ms | "
+                f"{d.p99:>8.3f}ms {g.p99:>6.3f}ms {g.p99 - d.p99:>5.3f}ms | {cpu} | {gen_cpu}"
             )
     print(
-        "(latency: whole request for json, time to the first data: event for stream; req/s: median of rounds;\n"
-        " gw cpu/req: the gateway process's CPU time per request, median of rounds: the figure least moved by a\n"
-        " noisy machine; gen cpu/req: the load generator's own CPU time per request through the gateway)"
+        "(every figure is the median over the rounds of that figure in each round; latency: whole request for json,\n"
+        " time to the first data: event for stream, p50 and p99 taken per round; gw cpu/req: the gateway process's\n"
+        " CPU time per request: the figure least moved by a noisy machine; gen cpu/req: the load generator's own CPU\n"
+        " time per request through the gateway; the gateway's garbage collector as in production: it is routerd serve)"
     )
     if args.baseline_env:
         compare_baseline(args, results)
@@ -371,7 +531,7 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, str], Series]
     print()
     if "json" in args.kinds and 1 in args.concurrency:
         d, g = results[("json", 1, "direct")], results[("json", 1, "gateway")]
-        added = g.p(50) - d.p(50)
+        added = g.p50 - d.p50
         met = added < TARGET_ADDED_P50_MS
         ok &= met
         print(
@@ -379,7 +539,7 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, str], Series]
         )
     if "stream" in args.kinds and 1 in args.concurrency:
         d, g = results[("stream", 1, "direct")], results[("stream", 1, "gateway")]
-        added = g.p(50, True) - d.p(50, True)
+        added = g.p50 - d.p50
         print(f"info:   added p50 time to first chunk at concurrency 1 (stream): {added:.3f} ms")
     if "json" in args.kinds and TARGET_RPS_CONCURRENCY in args.concurrency:
         g = results[("json", TARGET_RPS_CONCURRENCY, "gateway")]
@@ -403,7 +563,6 @@ def compare_baseline(args: argparse.Namespace, results: dict[tuple[str, int, str
     print(header)
     print("-" * len(header))
     for kind in args.kinds:
-        first = kind == "stream"
         for concurrency in args.concurrency:
             b, g = results[(kind, concurrency, "baseline")], results[(kind, concurrency, "gateway")]
             ratio = g.median_rps / b.median_rps if b.median_rps else float("nan")
@@ -411,9 +570,32 @@ def compare_baseline(args: argparse.Namespace, results: dict[tuple[str, int, str
             cpu_ratio = f"{cpu_g / cpu_b:>6.2f}" if cpu_b and cpu_g else f"{'-':>6}"
             print(
                 f"{kind:6} {concurrency:>4} | {b.median_rps:>14,.0f} {g.median_rps:>13,.0f} {ratio:>6.2f} | "
-                f"{b.p(50, first):>10.3f}ms {g.p(50, first):>6.3f}ms | "
+                f"{b.p50:>10.3f}ms {g.p50:>6.3f}ms | "
                 f"{cpu_b or float('nan'):>14,.0f}us {cpu_g or float('nan'):>8,.0f}us {cpu_ratio}"
             )
+
+
+def measured_commit() -> str:
+    """``commit 78208ff`` (``with uncommitted changes`` when the work tree has some), or ``commit unknown``."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "commit unknown"
+    return f"commit {head}" + (" with uncommitted changes" if dirty else "")
+
+
+def _loads() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _verdict(met: bool) -> str:
@@ -440,7 +622,27 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="KEY=VALUE",
         help="also run a second gateway with this extra environment (repeatable), measured in the same rounds: "
-        "e.g. PYTHONPATH=<other checkout>/kernel:<other checkout>/plugins for before/after figures",
+        "e.g. PYTHONPATH=<other checkout>/kernel:<other checkout>/plugins for before/after figures; its scorers' "
+        "opinions are reported, and one missing after --ready-timeout is not fatal",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DATA,
+        help="the evaluation file the learned scorer trains on (default: ../shared/eval/routing/"
+        "routellm_mmlu_gsm8k.jsonl; read where it is, never copied)",
+    )
+    parser.add_argument(
+        "--prices",
+        type=Path,
+        default=PRICES,
+        help="list prices of the data's models, for the cost scorer (default: ../shared/eval/routing/models.json)",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for the learned scorer to train and the models to be profiled (default 300)",
     )
     args = parser.parse_args(argv)
     if args.requests < 1 or args.rounds < 1 or min(args.concurrency) < 1:
@@ -449,8 +651,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--run-timeout must be positive")
     if any("=" not in item for item in args.gateway_env + args.baseline_env):
         parser.error("--gateway-env and --baseline-env take KEY=VALUE")
-    extra_env = dict(item.split("=", 1) for item in args.gateway_env)
-    baseline_env = dict(item.split("=", 1) for item in args.baseline_env)
+    for path, what in ((args.data, "--data, the learned scorer's training data"), (args.prices, "--prices")):
+        if not path.is_file():
+            print(
+                f"overhead: {what}: no such file: {path} (the evaluation data lives in ../shared/eval/routing beside "
+                "the checkout; give its path)",
+                file=sys.stderr,
+            )
+            return 2
+    scorers_env = scorer_settings(args.data.resolve(), args.prices)
+    extra_env = {**scorers_env, **dict(item.split("=", 1) for item in args.gateway_env)}
+    baseline_env = {**scorers_env, **dict(item.split("=", 1) for item in args.baseline_env)}
     # A plain `kill` stops the processes started here too (SystemExit runs the `finally` below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -460,6 +671,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         mock, upstream = mock_upstream.spawn()
         gateways: dict[str, tuple[str, int]] = {}
+        probes: dict[str, Probe] = {}
+        summaries = []
         for target, env in (("gateway", extra_env), ("baseline", baseline_env if args.baseline_env else None)):
             if env is None:
                 continue
@@ -467,24 +680,41 @@ def main(argv: list[str] | None = None) -> int:
             folder.mkdir()
             process, base = start_gateway(upstream, str(folder), folder / "gateway.log", env)
             processes[target] = process
-            problems, scorers = check_gateway(base)
+            probe = probes[target] = Probe(base)
+            problems, scorers = check_gateway(probe)
             if problems:
                 print(f"the {target} does not answer as it should:\n  " + "\n  ".join(problems), file=sys.stderr)
                 return 1
-            gateways[target] = (base, process.pid)
             print(f"{target} {base} routes with the scorers {', '.join(scorers)}", file=sys.stderr, flush=True)
+            opinions, decision, waited = await_opinions(probe, args.ready_timeout)
+            print(f"{target}: learned and profiles had an opinion after {waited:.0f} s", file=sys.stderr)
+            missing = report_opinions(target, probe, opinions, decision)
+            if missing and target == "gateway":
+                tail = (folder / "gateway.log").read_text(errors="replace")[-2000:]
+                print(
+                    f"overhead: {', '.join(missing)} had no opinion within {args.ready_timeout:g} s "
+                    f"(--ready-timeout); the gateway's log ends:\n{tail}",
+                    file=sys.stderr,
+                )
+                return 1
+            absent = [name for name in DEFAULT_SCORERS if name not in opinions]
+            summaries.append(
+                f"{target}: scorers with an opinion on {PROMPT!r}: {', '.join(sorted(opinions))}"
+                + "".join(f"; {name}: none ({why_no_opinion(name, base, decision)})" for name in absent)
+            )
+            gateways[target] = (base, process.pid)
         print(f"mock upstream {upstream}; measuring...", file=sys.stderr, flush=True)
-        loads = [f"{os.getloadavg()[0]:.1f}"]
+        loads = [_loads()]
         results = measure(args, upstream, gateways)
-        loads.append(f"{os.getloadavg()[0]:.1f}")
-        ok = report(args, results, loads)
+        loads.append(_loads())
+        ok = report(args, results, loads, "\n".join(summaries))
         for target in gateways:
             written = decisions_written(str(Path(data_dir) / target))
             if written is not None:
                 sent = sum(series.sent for (_, _, name), series in results.items() if name == target)
                 print(
                     f"audit log ({target}): {written:,} decisions written for {sent:,} requests sent through it "
-                    f"(and {CHECK_CHATS} before, to check its answers)"
+                    f"(and {probes[target].chats} before, to check its answers and its scorers' opinions)"
                 )
         exited = [target for target, process in processes.items() if process.poll() is not None]
         if exited:

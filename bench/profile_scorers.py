@@ -3,10 +3,14 @@ profiles, side by side with builtin scorers that read no profile (``size_fit``, 
 
     .venv/bin/python bench/profile_scorers.py [--models 50] [--decisions 2000] [--rounds 5]
 
-Each line: microseconds per decision (one ``score()`` over every candidate), best of `--rounds` rounds (the
-machine is shared and noisy), and the ratio to ``size_fit``. Every model has a profile with three categories;
-the prompt's category is one of them. The target: reading profiles costs no more per decision than a scorer that
-reads none (ratio <= 1), since the request path asks every scorer.
+Each line: microseconds per decision (one ``score()`` over every candidate), the median of `--rounds` rounds (the
+lowest and highest beside it: the machine is shared and noisy), and the ratio to ``size_fit``. Every model has a
+profile with three categories; the prompt's category is one of them. The target: reading profiles costs no more per
+decision than a scorer that reads none (ratio <= 1), since the request path asks every scorer.
+
+The scorers are timed in this process with the garbage collector as the app runs it (bench/production_gc.py): once
+the scorers and profiles are built, ``gc.freeze()`` and the young threshold `routerd.app.GC_YOUNG_THRESHOLD`, as the
+app's lifespan does after start-up; it is never disabled.
 """
 
 from __future__ import annotations
@@ -14,13 +18,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
+import statistics
+import sys
 import time
+from pathlib import Path
 
 from routerd import ModelInfo, PromptFeatures
 from routerd_profiling import CategoryProfile, ProfileIndex, RuntimeProfile
 from routerd_scorers.profiles import ProfilesScorer
 from routerd_scorers.size_fit import SizeFitScorer
 from routerd_scorers.speed import SpeedScorer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import production_gc
 
 
 def profiles_for(models: list[ModelInfo]) -> ProfileIndex:
@@ -46,16 +58,19 @@ def profiles_for(models: list[ModelInfo]) -> ProfileIndex:
     return index
 
 
-async def per_decision(scorer, features: PromptFeatures, models: list[ModelInfo], decisions: int, rounds: int) -> float:
+async def per_decision(
+    scorer, features: PromptFeatures, models: list[ModelInfo], decisions: int, rounds: int
+) -> list[float]:
+    """Microseconds per decision in each round."""
     for _ in range(200):  # warm up (and fill any cache a scorer keeps)
         await scorer.score(features, models)
-    best = float("inf")
+    found = []
     for _ in range(rounds):
         started = time.perf_counter()
         for _ in range(decisions):
             await scorer.score(features, models)
-        best = min(best, (time.perf_counter() - started) / decisions)
-    return best * 1e6
+        found.append((time.perf_counter() - started) / decisions * 1e6)
+    return found
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -71,12 +86,17 @@ async def main(args: argparse.Namespace) -> None:
         ("profiles", ProfilesScorer(index, 2.0)),
     ]
     baseline = None
-    print(f"{args.models} candidates, best of {args.rounds} rounds of {args.decisions} decisions")
-    for label, scorer in scorers:
-        micros = await per_decision(scorer, features, models, args.decisions, args.rounds)
-        baseline = baseline or micros
-        print(f"  {label:38s} {micros:8.1f} us per decision  {micros / args.models:6.2f} us per candidate  "
-              f"x{micros / baseline:.2f} of size_fit")  # fmt: skip
+    print(f"{args.models} candidates, median of {args.rounds} rounds of {args.decisions} decisions")
+    with production_gc.as_in_production():
+        print(production_gc.describe())
+        for label, scorer in scorers:
+            rounds = await per_decision(scorer, features, models, args.decisions, args.rounds)
+            micros = statistics.median(rounds)
+            baseline = baseline or micros
+            print(f"  {label:38s} {micros:8.1f} us per decision ({min(rounds):.1f}-{max(rounds):.1f})  "
+                  f"{micros / args.models:6.2f} us per candidate  x{micros / baseline:.2f} of size_fit")  # fmt: skip
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average {load} (1, 5, 15 min)")
 
 
 if __name__ == "__main__":

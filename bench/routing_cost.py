@@ -13,23 +13,27 @@ In-process gateways (bench/routing_gateway.py), the same fake catalog, the same 
 
 Rounds alternate the three gateways so the machine's noise falls on each alike. Printed per catalog size: CPU
 time per decision (the steadiest figure on a shared machine), wall p50 and p99, and the difference to
-``before``; then the cost of each scorer's ``score()`` alone.
+``before``, each the median over the rounds (the CPU's lowest and highest beside it); then the cost of each
+scorer's ``score()`` alone, the median of three passes.
+
+The garbage collector runs as in production: each gateway is started through the app's own lifespan
+(bench/routing_gateway.py: ``gc.freeze()`` after start-up, the young threshold `routerd.app.GC_YOUNG_THRESHOLD`),
+and nothing disables it around timed code (a collection that falls in a round is part of what it costs).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import production_gc
 import routing_gateway as rg
 
 from routerd.routing.features import extract_features
@@ -38,18 +42,13 @@ SETUPS = ("before", "after, nothing to say", "after, trained")
 
 
 async def _round(router, chats) -> tuple[float, list[float]]:
-    gc.disable()
-    try:
-        cpu = time.thread_time()
-        samples = []
-        for chat in chats:
-            started = time.perf_counter()
-            await router.decide(chat, pinned=None, preference=0.5)
-            samples.append(time.perf_counter() - started)
-        return (time.thread_time() - cpu) / len(chats), samples
-    finally:
-        gc.enable()
-        gc.collect()
+    cpu = time.thread_time()
+    samples = []
+    for chat in chats:
+        started = time.perf_counter()
+        await router.decide(chat, pinned=None, preference=0.5)
+        samples.append(time.perf_counter() - started)
+    return (time.thread_time() - cpu) / len(chats), samples
 
 
 async def _scorer_cost(scorer, features, infos) -> float:
@@ -79,34 +78,42 @@ async def measure(models: int, texts: list[str], train: list[str], rounds: int) 
             for chat in chats[:50]:
                 await gateway.router.decide(chat, pinned=None, preference=0.5)
         cpu: dict[str, list[float]] = {name: [] for name in SETUPS}
-        wall: dict[str, list[np.ndarray]] = {name: [] for name in SETUPS}
-        for _ in range(rounds):
-            for name, gateway in gateways.items():
+        wall = {name: rg.Timing() for name in SETUPS}
+        if not production_gc.is_as_in_production():
+            raise RuntimeError(f"not the collector as in production: {production_gc.describe()}")
+        for round_ in range(rounds):
+            order = list(gateways.items())
+            for name, gateway in order if round_ % 2 == 0 else order[::-1]:
                 used, samples = await _round(gateway.router, chats)
-                cpu[name].append(used)
-                wall[name].append(np.array(samples))
-        print(f"\n{models} models in the catalog, {len(chats)} decisions a round, best of {rounds} rounds")
-        print(f"{'Router.decide (microseconds)':<28} {'CPU':>7} {'p50':>7} {'p99':>7} {'CPU added':>10}")
-        base = min(cpu["before"]) * 1e6
+                cpu[name].append(used * 1e6)
+                wall[name].add(samples)
+        print(f"\n{models} models in the catalog, {len(chats)} decisions a round, median of {rounds} rounds")
+        print(production_gc.describe())
+        print(
+            f"{'Router.decide (microseconds)':<28} {'CPU':>7} {'p50':>7} {'p99':>7} {'CPU added':>10}"
+            f"  {'CPU lowest-highest':>18}"
+        )
+        base = statistics.median(cpu["before"])
         for name in SETUPS:
-            best = min(cpu[name]) * 1e6
-            p50 = min(float(np.percentile(w, 50)) for w in wall[name]) * 1e6
-            p99 = min(float(np.percentile(w, 99)) for w in wall[name]) * 1e6
-            added = "" if name == "before" else f"{best - base:+10.1f}"
-            print(f"{name:<28} {best:>7.1f} {p50:>7.1f} {p99:>7.1f} {added}")
+            used = statistics.median(cpu[name])
+            added = f"{'':>10}" if name == "before" else f"{used - base:+10.1f}"
+            print(
+                f"{name:<28} {used:>7.1f} {wall[name].p50:>7.1f} {wall[name].p99:>7.1f} {added}"
+                f"  {min(cpu[name]):>8.1f}-{max(cpu[name]):<9.1f}"
+            )
         features = [extract_features(c) for c in chats]
         line = []
         for name in SETUPS[1:]:
             gateway = gateways[name]
             infos = [e.info for e in gateway.catalog]
             for scorer in ("learned", "benchmarks"):
-                cost = min(
+                cost = statistics.median(
                     [await _scorer_cost(gateway.plugins.registry.scorers[scorer], features, infos) for _ in range(3)]
                 )
                 line.append(f"{scorer} ({name.split(', ')[1]}) {cost:.1f} us")
-        print("score() alone, CPU: " + "; ".join(line))
+        print("score() alone, CPU, median of 3 passes: " + "; ".join(line))
     finally:
-        for bench in benches.values():
+        for bench in reversed(benches.values()):
             await bench.close()
 
 
@@ -115,7 +122,7 @@ async def main_async(args) -> int:
     train, queries = texts[:3000], texts[3000:]
     for models in args.models:
         await measure(models, queries, train, args.rounds)
-    print(f"\nload average {os.getloadavg()[0]:.1f} (2 cores shared with other work)")
+    print(f"\nload average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min; 2 cores shared)")
     return 0
 
 

@@ -1,37 +1,44 @@
-"""In-process gateways for the routing benchmarks (routing_latency.py, routing_cost.py): the real plugins, the real
-`Router.decide`, a catalog of fake models of spread sizes, and the learned and benchmark scorers given something
-to say the way their background jobs would give it to them.
+"""In-process gateways for the routing benchmarks (routing_latency.py, routing_cost.py, routing_training.py): the real
+plugins, the real `Router.decide`, a catalog of fake models of spread sizes, and the learned and benchmark scorers
+given something to say the way their background jobs would give it to them.
 
-- `Bench.start(models, plugins)`: a `Gateway` with the installed plugins (those that start processes or reach the
-  internet off, and the plugin template's example scorer off, so the figures are routerd's own), `models` fake
-  models behind the fake backend (the last one an embedding model, ``routing.embed_model``), SQLite in a
-  temporary folder.
+- `Bench.start(models, plugins)`: the app as `routerd serve` builds it (`routerd.app.create_app`) with the installed
+  plugins (those that start processes or reach the internet off, and the plugin template's example scorer off, so
+  the figures are routerd's own), `models` fake models behind the fake backend (the last one an embedding model,
+  ``routing.embed_model``), SQLite in a temporary folder, started through the app's own lifespan: so the garbage
+  collector runs as in production, from the app's code (``gc.freeze()`` once the gateway has started, then the
+  young threshold `routerd.app.GC_YOUNG_THRESHOLD`; never disabled). What a benchmark publishes afterwards (a
+  trained state, benchmark figures) stays in the collector's sight, as what the background jobs build after
+  start-up does in a running gateway.
 - `train_learned`: a `Trained` state (the lexical model fitted on real prompts with random outcomes for every
   model; optionally a neighbour index of random clustered vectors) published through the scorer's own `_publish`,
   as its trainer does; the request prompts' vectors put in its embedding cache ("the embedding excluded").
 - `publish_figures`: benchmark records for every model stored as a sync stores them, then the scorer's refresh.
-- `timed`: p50 and p99 of `Router.decide` over prompts, best of rounds, the garbage collector paused; with
-  `learners` (`Bench.learners`), each decision's outcome is shown to the learners after it (untimed), as the
-  gateway's decision log does when a request ends, so that `diversity` and `speed` route with the history they
-  would have (a full window of picks, a latency per model) and their state changes between decisions as in
-  service. (`Router.decide` returns the decision; remembering it in the decision log is the request path's next
-  step, not timed here.)
+- `timed`: p50 and p99 of `Router.decide` over prompts in each round (a `Timing`: the headline figures are the
+  medians over the rounds, the spread beside them), the collector as in production; with `learners`
+  (`Bench.learners`), each decision's outcome is shown to the learners after it (untimed), as the gateway's decision
+  log does when a request ends, so that `diversity` and `speed` route with the history they would have (a full
+  window of picks, a latency per model) and their state changes between decisions as in service.
+  (`Router.decide` returns the decision; remembering it in the decision log is the request path's next step, not
+  timed here.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
 
+from routerd.app import create_app
 from routerd.gateway import Gateway
 from routerd.schemas.catalog import BenchmarkRecord, Outcome
 from routerd.schemas.openai import ChatRequest, Message
@@ -68,8 +75,10 @@ class Bench:
     def __init__(self) -> None:
         self.folder = tempfile.TemporaryDirectory(prefix="routerd-bench-")
         self.gateway: Gateway | None = None
+        self._lifespan = None
 
     async def start(self, models: int, plugins: dict | None = None) -> Gateway:
+        """Build the app and enter its lifespan: the gateway starts, then the collector is set as in production."""
         names = model_names(models)
         fake = [{"name": n, "parameters": int(float(n.split("-")[2][:-1]) * 1e9)} for n in names[:-1]]
         fake.append({"name": EMBED_MODEL, "parameters": 22_000_000, "embeddings": True})
@@ -78,16 +87,22 @@ class Bench:
         tables["fake"] = {"models": fake}
         folder = Path(self.folder.name) / f"gw-{time.monotonic_ns()}"
         settings = make_settings(folder, {"plugins": tables, "routing": {"embed_model": EMBED_MODEL}})
-        self.gateway = Gateway(settings, [*entry_points(group="routerd"), FAKE_PLUGIN])
-        await self.gateway.start()
-        gc.freeze()  # as the app does after start-up: full collections then skip what start-up built
+        app = create_app(settings, [*entry_points(group="routerd"), FAKE_PLUGIN])
+        lifespan = app.lifespan()
+        await lifespan.__aenter__()  # gateway.start(), gc.freeze(), the app's young threshold
+        self._lifespan = lifespan
+        self.gateway = app.state.gateway
         return self.gateway
 
     async def close(self) -> None:
-        gc.unfreeze()
-        if self.gateway is not None:
-            await self.gateway.close()
-        self.folder.cleanup()
+        """Leave the app's lifespan (the collector as before, the gateway closed). Close benches in the reverse
+        order of their start, as nested lifespans would be left."""
+        lifespan, self._lifespan = self._lifespan, None
+        try:
+            if lifespan is not None:
+                await lifespan.__aexit__(None, None, None)
+        finally:
+            self.folder.cleanup()
 
     def scorer(self, name: str):
         assert self.gateway is not None
@@ -152,31 +167,58 @@ async def learn(learners: Iterable, outcome: Outcome) -> None:
         await learner.learn(outcome)
 
 
-async def timed(
-    router, chats: list[ChatRequest], rounds: int, learners: Iterable | None = None
-) -> tuple[float, float, float]:
-    """(p50, p99, mean) microseconds of `Router.decide`, the best round by p99 (`learners`: see the module)."""
-    best: tuple[float, float, float] | None = None
+@dataclass
+class Timing:
+    """The p50 and p99 (and mean) of each round, in microseconds; the headline figures are their medians over the
+    rounds, with the lowest and highest beside them."""
+
+    p50s: list[float] = field(default_factory=list)
+    p99s: list[float] = field(default_factory=list)
+    means: list[float] = field(default_factory=list)
+
+    def add(self, seconds: Iterable[float]) -> None:
+        values = np.fromiter(seconds, dtype=np.float64) * 1e6
+        self.p50s.append(float(np.percentile(values, 50)))
+        self.p99s.append(float(np.percentile(values, 99)))
+        self.means.append(float(values.mean()))
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.p50s)
+
+    @property
+    def p99(self) -> float:
+        return statistics.median(self.p99s)
+
+    @property
+    def mean(self) -> float:
+        return statistics.median(self.means)
+
+    def spread(self) -> str:
+        """``p50 310-420, p99 800-1,020 over 3 rounds`` (empty for one round)."""
+        if len(self.p50s) < 2:
+            return ""
+        return (
+            f"p50 {min(self.p50s):,.0f}-{max(self.p50s):,.0f}, p99 {min(self.p99s):,.0f}-{max(self.p99s):,.0f} "
+            f"over {len(self.p50s)} rounds"
+        )
+
+
+async def timed(router, chats: list[ChatRequest], rounds: int, learners: Iterable | None = None) -> Timing:
+    """p50, p99 and mean microseconds of `Router.decide` in each round, the collector as the app runs it (`learners`:
+    see the module)."""
+    timing = Timing()
     rng = random.Random(1)
     for _ in range(rounds):
-        gc.collect()
-        gc.disable()
         samples = []
-        try:
-            for chat in chats:
-                started = time.perf_counter()
-                decision = await router.decide(chat, pinned=None, preference=0.5)
-                samples.append(time.perf_counter() - started)
-                if learners is not None:
-                    await learn(learners, outcome_of(decision.chosen, decision.features, decision.id, rng))
-        finally:
-            gc.enable()
-        values = np.array(samples) * 1e6
-        found = (float(np.percentile(values, 50)), float(np.percentile(values, 99)), float(values.mean()))
-        if best is None or found[1] < best[1]:
-            best = found
-    assert best is not None
-    return best
+        for chat in chats:
+            started = time.perf_counter()
+            decision = await router.decide(chat, pinned=None, preference=0.5)
+            samples.append(time.perf_counter() - started)
+            if learners is not None:
+                await learn(learners, outcome_of(decision.chosen, decision.features, decision.id, rng))
+        timing.add(samples)
+    return timing
 
 
 def outcome_of(entry, features, decision_id: str, rng: random.Random) -> Outcome:

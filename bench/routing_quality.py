@@ -9,6 +9,11 @@ when they are met.
 
 Embedding the 15,344 prompts takes 10 to 25 minutes on two shared cores, once: `--embedding-cache` keeps the vectors
 for the next run. The lexical scorer alone takes seconds (tests/test_learning.py runs it on every test run).
+
+Its figures are quality, not time: for a given split (`--seed`) they come out the same on every run, so there are no
+rounds to take a median of (other splits are the spread: run it with other seeds). The "train s" column is one fit,
+wall time, for information, with the garbage collector as Python leaves it, as in ``routerd eval routing`` (an
+offline command, not the app).
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ Printed: the training time, and for "while training" and "after": decisions made
 and the event loop's lag (how late a 1 ms sleep wakes up, p99 and max). The thread holds Python's lock only in
 short stretches (numpy, SciPy and scikit-learn release it in their loops), so the lag is that of a busy CPU, not
 of a blocked loop.
+
+There are no rounds to take a median of: training happens once per start, so each phase is measured once, and its
+p50 is the median decision of that phase (p99 and max beside it). The gateway is started through the app's own
+lifespan (bench/routing_gateway.py), so the garbage collector runs as in production (``gc.freeze()`` after
+start-up, the young threshold `routerd.app.GC_YOUNG_THRESHOLD`, never disabled); its state is printed.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import production_gc
 import routing_gateway as rg
 
 
@@ -64,6 +70,7 @@ async def main_async(args) -> int:
         learned = bench.scorer("learned")
         for chat in chats[:20]:  # warm-up (first calls compile and import), not measured
             await gateway.router.decide(chat, pinned=None, preference=0.5)
+        collector = production_gc.describe()
         training = await _decide_while(gateway.router, chats, lambda: learned.trained is None)
         seconds = time.perf_counter() - started
         deadline = time.perf_counter() + min(seconds, 10.0)
@@ -78,7 +85,8 @@ async def main_async(args) -> int:
     print(f"\n{'milliseconds':<18} {'decisions':>9} {'p50':>8} {'p99':>8} {'max':>8} {'lag p99':>9} {'lag max':>8}")
     print(_row("while training", *training))
     print(_row("after", *after))
-    print(f"\nload average {os.getloadavg()[0]:.1f} (2 cores shared with other work)")
+    print(f"\nload average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min; 2 cores shared)")
+    print(collector)
     return 0
 
 

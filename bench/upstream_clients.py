@@ -12,7 +12,12 @@ tried without touching the venv:
     PYTHONPATH=/tmp/bench-extra .venv/bin/python bench/upstream_clients.py
 
 Runs alternate between clients round by round (the order reversed every other round); the
-table gives the median requests per second of the rounds and the ratio to aiohttp.
+table gives the median over the rounds of requests per second and of CPU time per request, and the
+ratio to aiohttp's median.
+
+The clients run in this process with the garbage collector as the gateway runs it (bench/production_gc.py): once
+the mock is up and the clients imported, ``gc.freeze()`` and the young threshold `routerd.app.GC_YOUNG_THRESHOLD`,
+as the app's lifespan does after start-up; it is never disabled. The mock runs in a process of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.metadata
+import os
 import statistics
 import sys
 import time
@@ -30,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import mock_upstream
+import production_gc
 
 BODY = b'{"model": "mock-7b", "messages": [{"role": "user", "content": "Say hello."}]}'
 STREAM_BODY = b'{"model": "mock-7b", "messages": [{"role": "user", "content": "Say hello."}], "stream": true}'
@@ -197,6 +204,44 @@ def available(names: list[str]) -> dict[str, tuple[str, Callable]]:
     return found
 
 
+def measure(args, clients: dict[str, tuple[str, Callable]], base: str, runner) -> tuple[dict, dict, dict[str, int]]:
+    """Every run, round by round: requests per second and CPU per request for each (client, kind, concurrency), and
+    the failed calls per client."""
+    rps: dict[tuple[str, str, int], list[float]] = {}
+    cpu: dict[tuple[str, str, int], list[float]] = {}
+    failed: dict[str, int] = {}
+    for round_ in range(args.rounds):
+        order = list(clients) if round_ % 2 == 0 else list(reversed(clients))
+        for kind in args.kinds:
+            for concurrency in args.concurrency:
+                for name in order:
+                    try:
+                        value, cpu_us, failures = runner(
+                            run(
+                                clients[name][1],
+                                base,
+                                kind == "stream",
+                                args.requests,
+                                concurrency,
+                                args.run_timeout,
+                            )
+                        )
+                    except TimeoutError:
+                        value, cpu_us, failures = 0.0, 0.0, args.requests
+                    except Exception as exc:  # a client that cannot run here is reported, not fatal
+                        print(f"({name} failed: {type(exc).__name__}: {exc})", file=sys.stderr)
+                        value, cpu_us, failures = 0.0, 0.0, args.requests
+                    rps.setdefault((name, kind, concurrency), []).append(value)
+                    cpu.setdefault((name, kind, concurrency), []).append(cpu_us)
+                    failed[name] = failed.get(name, 0) + failures
+                    print(
+                        f"  round {round_ + 1}/{args.rounds} {kind:6} c={concurrency:<3} {name:10} {value:8.0f} req/s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+    return rps, cpu, failed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per run (default 2000)")
@@ -217,48 +262,21 @@ def main(argv: list[str] | None = None) -> int:
         runner = asyncio.run
 
     mock, base = mock_upstream.spawn()
-    rps: dict[tuple[str, str, int], list[float]] = {}
-    cpu: dict[tuple[str, str, int], list[float]] = {}
-    failed: dict[str, int] = {}
+    loads = [f"{os.getloadavg()[0]:.2f}"]
     try:
-        for round_ in range(args.rounds):
-            order = list(clients) if round_ % 2 == 0 else list(reversed(clients))
-            for kind in args.kinds:
-                for concurrency in args.concurrency:
-                    for name in order:
-                        try:
-                            value, cpu_us, failures = runner(
-                                run(
-                                    clients[name][1],
-                                    base,
-                                    kind == "stream",
-                                    args.requests,
-                                    concurrency,
-                                    args.run_timeout,
-                                )
-                            )
-                        except TimeoutError:
-                            value, cpu_us, failures = 0.0, 0.0, args.requests
-                        except Exception as exc:  # a client that cannot run here is reported, not fatal
-                            print(f"({name} failed: {type(exc).__name__}: {exc})", file=sys.stderr)
-                            value, cpu_us, failures = 0.0, 0.0, args.requests
-                        rps.setdefault((name, kind, concurrency), []).append(value)
-                        cpu.setdefault((name, kind, concurrency), []).append(cpu_us)
-                        failed[name] = failed.get(name, 0) + failures
-                        print(
-                            f"  round {round_ + 1}/{args.rounds} {kind:6} c={concurrency:<3} {name:10} "
-                            f"{value:8.0f} req/s",
-                            file=sys.stderr,
-                            flush=True,
-                        )
+        with production_gc.as_in_production():  # the clients are imported and the mock is up: setup is done
+            collector = production_gc.describe()
+            rps, cpu, failed = measure(args, clients, base, runner)
     finally:
         mock.terminate()
         mock.wait(timeout=10)
+    loads.append(f"{os.getloadavg()[0]:.2f}")
 
     print()
     print(
         f"upstream clients against the zero-latency mock, {time.strftime('%Y-%m-%d')}, "
-        f"{args.rounds} rounds x {args.requests} requests, median req/s (ratio to aiohttp) and CPU per request"
+        f"{args.rounds} rounds x {args.requests} requests, median req/s (ratio to aiohttp) and CPU per request "
+        f"over the rounds;\nload average {' -> '.join(loads)} (1 min, start -> end); {collector}"
     )
     columns = [(kind, c) for kind in args.kinds for c in args.concurrency]
     header = f"{'client':24}" + "".join(f" | {f'{kind} c={c}':>28}" for kind, c in columns)
