@@ -39,14 +39,19 @@ class Authentication:
         return principal
 
 
+def headers_of(scope: Scope) -> dict[str, str]:
+    """A request's headers from its scope: names lower-cased (the last of a repeated header wins),
+    values decoded as latin-1 as HTTP/1.1 defines them."""
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+
+
 def auth_request(scope: Scope) -> AuthRequest:
-    """What an authenticator sees, straight from the scope: header names lower-cased (the last of
-    a repeated header wins), values decoded as latin-1 as HTTP/1.1 defines them."""
+    """What an authenticator sees, straight from the scope."""
     client = scope.get("client")
     return AuthRequest(
         method=scope.get("method", "GET"),
         path=scope.get("root_path", "") + scope["path"],  # as Litestar's `connection.url.path`
-        headers={name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]},
+        headers=headers_of(scope),
         client_host=client[0] if client else None,
     )
 

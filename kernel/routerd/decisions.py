@@ -140,7 +140,8 @@ class _Entry:
     candidates: list[dict[str, Any]] | None = None
     result: RequestResult | None = None
     written: bool = False  # a row exists (or is on its way): later writes are updates
-    outcome: Outcome | None = field(default=None, repr=False)  # for the learners, with the whole prompt
+    whole: PromptFeatures | None = field(default=None, repr=False)  # the whole prompt, until the learners saw it
+    outcome: Outcome | None = field(default=None, repr=False)  # what the learners are shown, once closed
 
     def explained(self) -> list[dict[str, Any]]:
         if self.candidates is None:
@@ -214,12 +215,9 @@ class DecisionLog:
         self.recent: OrderedDict[str, _Entry] = OrderedDict()
         self.by_response: dict[str, str] = {}
         self.remembered = remembered
-        self.capacity = capacity
         self.closed_queue: asyncio.Queue[_Entry] = asyncio.Queue(maxsize=capacity)
         self.running: OrderedDict[str, _Entry] = OrderedDict()  # opened, not closed, not written yet
         self.dropped = 0
-        self.find_wait = FIND_WAIT
-        self.pending_after = PENDING_AFTER
         self._task: asyncio.Task | None = None
 
     # -- the request path: memory only -------------------------------------------------------
@@ -238,7 +236,7 @@ class DecisionLog:
             dispatcher=decision.dispatcher.as_dict() if decision.dispatcher is not None else None,
             decision=decision,
         )
-        entry.outcome = Outcome(decision_id=decision.id, model="", features=decision.features)
+        entry.whole = decision.features
         self.recent[decision.id] = entry
         self.running[decision.id] = entry
         while len(self.recent) > self.remembered:
@@ -256,18 +254,17 @@ class DecisionLog:
         entry.result = result
         if result.response_id:
             self.by_response[result.response_id] = decision_id
-        model = entry.chosen()
-        if model is not None and entry.outcome is not None:
-            entry.outcome = msgspec.structs.replace(
-                entry.outcome,
+        model, features, entry.whole = entry.chosen(), entry.whole, None
+        if model is not None and features is not None:
+            entry.outcome = Outcome(
+                decision_id=decision_id,
                 model=model,
+                features=features,
                 ok=result.status == "ok",
                 latency_ms=result.latency_ms,
                 ttft_ms=result.ttft_ms,
                 completion_tokens=result.completion_tokens,
             )
-        else:
-            entry.outcome = None
         try:
             self.closed_queue.put_nowait(entry)
         except asyncio.QueueFull:
@@ -292,7 +289,7 @@ class DecisionLog:
     ) -> DecisionView | None:
         """A decision by its id or by the id of the response it produced. One that is in no replica's memory
         here and not in the database yet (another replica made it a moment ago) is waited for, up to
-        `wait` seconds (`find_wait`); an id that cannot be a recent decision's is not."""
+        `wait` seconds (`FIND_WAIT`); an id that cannot be a recent decision's is not."""
         ident = decision_id or response_id
         if not ident or not self._plausible(ident):
             return None
@@ -302,7 +299,7 @@ class DecisionLog:
             entry = self.recent.get(self.by_response.get(response_id or "", ""))
         if entry is not None:
             return _view(entry.values())
-        limit = self.find_wait if wait is None else wait
+        limit = FIND_WAIT if wait is None else wait
         if decision_id and not self._young(decision_id):
             limit = 0.0
         deadline = time.monotonic() + limit
@@ -450,14 +447,14 @@ class DecisionLog:
         while True:
             first: list[_Entry] = []
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.pending_after):
+                async with asyncio.timeout(PENDING_AFTER):
                     first = [await self.closed_queue.get()]
             await self._learn_all(first)  # learners see an outcome at once, before any database work
             if first:
                 await asyncio.sleep(0.05)  # let a burst gather into one transaction
             rest = self._drain()
             await self._learn_all(rest)
-            pending = self._overdue(self.pending_after)
+            pending = self._overdue(PENDING_AFTER)
             try:
                 await self._write([*first, *rest], pending)
             except Exception as exc:

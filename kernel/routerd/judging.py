@@ -59,12 +59,6 @@ class Judges:
     def __init__(self, judges: Mapping[str, Any]) -> None:
         self._judges = judges  # the registry's own mapping: judges registered later are seen
 
-    def names(self) -> list[str]:
-        return list(self._judges)
-
-    def __len__(self) -> int:
-        return len(self._judges)
-
     async def verdict(
         self,
         features: PromptFeatures,

@@ -91,11 +91,6 @@ class Database:
 
         return replica_lock(self, key)
 
-    @property
-    def dialect(self) -> str:
-        """``sqlite`` or ``postgresql``."""
-        return self.engine.dialect.name
-
     async def ping(self) -> bool:
         if self._engine is None:
             return False

@@ -43,10 +43,6 @@ class CachePolicy:
     store: bool
     max_age: float | None = None
 
-    @property
-    def bypassed(self) -> bool:
-        return not self.lookup and not self.store
-
 
 def cache_control(headers: Mapping[str, str] | None) -> CachePolicy:
     """The request's ``Cache-Control`` directives (unknown ones are ignored, as HTTP caches do)."""

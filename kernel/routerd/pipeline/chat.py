@@ -20,11 +20,12 @@ from uuid import uuid4
 import msgspec
 from litestar.types import Receive, Scope, Send
 
+from routerd.auth import headers_of
 from routerd.config import Settings
 from routerd.decisions import DecisionLog, RequestResult
 from routerd.dispatch import Dispatcher
 from routerd.errors import GatewayError, InvalidRequest
-from routerd.pipeline.caching import CachePolicy, Stores, cache_control, cache_query, copy, lookup
+from routerd.pipeline.caching import CachePolicy, Stores, cache_control, cache_query, copy, lookup, sampled
 from routerd.pipeline.replay import replay
 from routerd.pipeline.skills import SkillLoop, offered
 from routerd.pipeline.streaming import StreamEnd, estimate_usage, relay_events, send_events
@@ -44,11 +45,6 @@ SSE = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
 ]
 _BYPASS = CachePolicy(lookup=False, store=False)
-
-
-def headers_of(scope: Scope) -> dict[str, str]:
-    """The request's headers, names in lower case (the last of a repeated header wins)."""
-    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
 
 
 def query_param(scope: Scope, name: str) -> str | None:
@@ -143,10 +139,11 @@ class ChatPipeline:
         policy = _BYPASS
         if self.caches:
             policy = cache_control(headers)
-            query = cache_query(chat, principal, pinned=pinned, preference=preference, max_age=policy.max_age)
-            if skills or (query.sampled and not settings.cache.sampled):
+            if skills or (not settings.cache.sampled and sampled(chat)):
                 policy = _BYPASS  # answers made with skills, or sampled, are not the same answer next time
-            if policy.lookup:
+            if policy.lookup or policy.store:  # the request is hashed only for a cache that will see it
+                query = cache_query(chat, principal, pinned=pinned, preference=preference, max_age=policy.max_age)
+            if query is not None and policy.lookup:
                 found = await lookup(self.caches, query, settings.cache.lookup_timeout)
                 if found is not None:
                     await self._from_cache(send, chat, found, features, preference, principal, requested)
@@ -157,7 +154,7 @@ class ChatPipeline:
         started = time.perf_counter()
         cache_header = []
         if self.caches:
-            cache_header = [(b"x-routerd-cache", b"bypass" if policy.bypassed or not policy.lookup else b"miss")]
+            cache_header = [(b"x-routerd-cache", b"miss" if policy.lookup else b"bypass")]
         storing = query if (query is not None and policy.store) else None
 
         def closed(status: str, model: str | None = None, **result: Any) -> None:

@@ -61,18 +61,6 @@ class RoutingDecision:
     dispatcher: DispatcherVerdict | None = None
 
     @property
-    def reasons(self) -> dict[str, str]:
-        """A one-line reason per ranked model (built when asked for: off the request path)."""
-        if self.pinned:
-            return {entry.id: "pinned by the request" for entry in self.ranked}
-        found = {s.entry.id: s.summary() for s in self.scored}
-        choice = self.dispatcher.choice if self.dispatcher is not None else None
-        if choice in found:
-            assert self.dispatcher is not None
-            found[choice] = f"chosen by {self.dispatcher.model}; {found[choice]}"
-        return found
-
-    @property
     def chosen(self) -> CatalogEntry | None:
         return self.ranked[0] if self.ranked else None
 
