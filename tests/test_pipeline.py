@@ -192,6 +192,19 @@ def test_a_failed_stream_is_never_stored_and_a_failing_cache_is_a_miss(tmp_path)
     assert answer.headers["x-routerd-cache"] == "miss" and answer.parse().choices[0].message.content
 
 
+def test_a_cache_slower_than_the_lookup_timeout_is_a_miss(tmp_path) -> None:
+    state = ReplayState(models=["replay-7b"])
+    config = {"cache": {"lookup_timeout": 0.1}, "plugins": {"memory_cache": {"delay": 5.0}}}
+    with gateway(tmp_path, state, "memory_cache", **config) as (_, client, app):
+        ask(client, "What is 2 + 2?", temperature=0)
+        wait_stored(app, 1)
+        started = time.monotonic()
+        again = ask(client, "What is 2 + 2?", temperature=0)
+        took = time.monotonic() - started
+    assert again.headers["x-routerd-cache"] == "miss"  # stored, but the cache took too long to say so
+    assert took < 2.0 and len(state.requests) == 2
+
+
 def test_a_semantic_hit_says_how_similar_and_the_log_says_which_entry(tmp_path) -> None:
     state = ReplayState(models=["replay-7b"])
     config = {"plugins": {"memory_cache": {"semantic": True}}}
@@ -241,6 +254,16 @@ def test_skills_offered_always_unless_the_request_says_none(tmp_path) -> None:
     assert names == ["word_count", "slow", "broken"]
     assert "tools" not in state.requests[-1]
     assert declined.parse().choices[0].message.content.startswith("Hello from the replay server.")
+
+
+def test_skills_offered_never_are_not_offered_even_when_asked_for(tmp_path) -> None:
+    state = tool_state(("word_count", '{"text": "a b"}'))
+    config = {"skills": {"offer": "never"}, **TOOL_MODELS}
+    with gateway(tmp_path, state, "skills", **config) as (_, client, app):
+        answer = ask(client, "Count the words", {"X-Routerd-Skills": "word_count"})
+    assert "tools" not in state.requests[0]
+    assert answer.parse().choices[0].message.content.startswith("Hello from the replay server.")
+    assert app.state.gateway.plugins.registry.skills["word_count"].runs == []
 
 
 def test_the_loop_stops_at_its_iteration_limit_with_a_clear_finish_reason(tmp_path) -> None:

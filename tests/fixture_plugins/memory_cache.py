@@ -3,6 +3,7 @@ partition, with a similarity below 1; it records what it was asked."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
@@ -15,6 +16,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str = "memory"
     semantic: bool = False
     fail: bool = False  # every lookup raises (a cache whose store is down)
+    delay: float = 0.0  # seconds every lookup takes (a cache whose store is slow)
 
 
 def words(text: str) -> frozenset[str]:
@@ -26,6 +28,7 @@ class MemoryCache:
         self.name = settings.name
         self.semantic = settings.semantic
         self.fail = settings.fail
+        self.delay = settings.delay
         self.entries: dict[tuple[str, str], tuple[float, routerd.ChatCompletion]] = {}
         self.by_words: dict[tuple[str, frozenset[str]], tuple[float, routerd.ChatCompletion]] = {}
         self.lookups: list[routerd.CacheQuery] = []
@@ -35,6 +38,8 @@ class MemoryCache:
         self.lookups.append(query)
         if self.fail:
             raise ConnectionError("the cache's store is down")
+        if self.delay:
+            await asyncio.sleep(self.delay)
         found = self.entries.get((query.partition, query.key))
         similarity = 1.0
         if found is None and self.semantic:
