@@ -57,9 +57,12 @@ class ReplayState:
     # model -> ok | error400 | error404 | error500 | malformed | die | slow | stall_first | stall | cut | tools |
     # tools_forever (calls `tool_calls` whatever the conversation holds) |
     # no_stream_options (a 400 for a body with stream_options, as Azure OpenAI API versions before 2024-07 answer) |
-    # no_reasoning (OpenAI's 400 for reasoning_effort sent to a model that does not reason)
+    # no_reasoning (OpenAI's 400 for reasoning_effort sent to a model that does not reason) |
+    # one of UPSTREAM_ERRORS (the error a real server answers with, whatever the request) |
+    # refuse_n (llama-server's refusal of n other than 1)
     behaviour: dict[str, str] = field(default_factory=dict)
     reply: str = "Hello from the replay server."
+    echo_seed: bool = False  # the reply ends with " (seed N)", N the request's seed
     # when set, the answer carries the model's reasoning as DeepSeek's API and vLLM send it (reasoning_content,
     # before the content in a stream) and its usage the token details OpenAI documents
     reasoning: str = ""
@@ -74,6 +77,72 @@ class ReplayState:
     # results, the answer quotes them
     tool_calls: list[tuple[str, str]] = field(default_factory=list)
 
+
+# Errors real servers answer, as they write them: behaviour -> (status, JSON body).
+UPSTREAM_ERRORS: dict[str, tuple[int, dict[str, Any]]] = {
+    # OpenAI, a prompt over the context window (vLLM words it the same way)
+    "context_length": (
+        400,
+        {
+            "error": {
+                "message": "This model's maximum context length is 8192 tokens. However, your messages resulted in "
+                "9000 tokens. Please reduce the length of the messages.",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
+        },
+    ),
+    # llama-server (llama.cpp's C++ server), the same
+    "llama_server_context": (
+        400,
+        {
+            "error": {
+                "code": 400,
+                "message": "request (9412 tokens) exceeds the available context size (8192 tokens), try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": 9412,
+                "n_ctx": 8192,
+            }
+        },
+    ),
+    # llama-cpp-python's server, for a response_format type it does not know: a 500 with a traceback's frame
+    "llama_cpp_python_validation": (
+        500,
+        {
+            "error": {
+                "message": "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
+                "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', 'ctx': "
+                "{'expected': \"'text' or 'json_object'\"}}\n\n  File \"/usr/lib/python3/dist-packages/llama_cpp/"
+                'server/app.py", line 376, in create_chat_completion\n    POST /v1/chat/completions',
+                "type": "internal_server_error",
+                "param": None,
+                "code": None,
+            }
+        },
+    ),
+    # a server that failed inside: a whole Python traceback in the message
+    "traceback": (
+        500,
+        {
+            "error": {
+                "message": 'Traceback (most recent call last):\n  File "/opt/venv/lib/python3.11/site-packages/'
+                'llama_cpp/llama.py", line 1204, in _create_completion\n    self.eval(tokens)\n  File '
+                '"/opt/venv/lib/python3.11/site-packages/llama_cpp/_internals.py", line 311, in decode\n    '
+                'raise RuntimeError(f"llama_decode returned {return_code}")\nRuntimeError: llama_decode returned '
+                "-3 (see /var/log/llama/server.log)",
+                "type": "internal_server_error",
+                "param": None,
+                "code": None,
+            }
+        },
+    ),
+    # a proxy's error page, long
+    "huge_error": (502, {"error": {"message": "Bad gateway " + "x" * 100_000, "type": "server_error"}}),
+}
+LLAMA_SERVER_N_REFUSAL = {
+    "error": {"code": 500, "message": "Only one completion choice is allowed", "type": "server_error"}
+}
 
 REASONING_DETAILS = {
     "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
@@ -126,9 +195,20 @@ def replay_app(state: ReplayState) -> web.Application:
             behaviour = "error500"
         if behaviour in ("down", "error500"):
             return web.json_response({"error": {"message": "overloaded", "type": "server_error"}}, status=500)
-        if behaviour == "error400":
-            error = {"message": "This model's maximum context length is 8192 tokens", "type": "invalid_request_error"}
+        if behaviour == "error400":  # OpenAI's answer to an over-long message content
+            error = {
+                "message": "Invalid 'messages[0].content': string too long. Expected a string with maximum length "
+                "10485760, but got a string with length 10485761 instead.",
+                "type": "invalid_request_error",
+                "param": "messages[0].content",
+                "code": "string_above_max_length",
+            }
             return web.json_response({"error": error}, status=400)
+        if behaviour in UPSTREAM_ERRORS:
+            status, error_body = UPSTREAM_ERRORS[behaviour]
+            return web.json_response(error_body, status=status)
+        if behaviour == "refuse_n" and body.get("n", 1) != 1:
+            return web.json_response(LLAMA_SERVER_N_REFUSAL, status=500)
         if behaviour == "no_stream_options" and "stream_options" in body:
             error = {
                 "message": "Unrecognized request argument supplied: stream_options",
@@ -163,8 +243,9 @@ def replay_app(state: ReplayState) -> web.Application:
                 return web.json_response(answer)
             results = [m.get("content") for m in messages if m.get("role") == "tool"]
             return web.json_response(completion(model, "The tools said: " + " | ".join(map(str, results))))
+        reply = f"{state.reply} (seed {body.get('seed')})" if state.echo_seed else state.reply
         if not body.get("stream"):
-            answer = completion(model, state.reply)
+            answer = completion(model, reply)
             if state.reasoning:
                 answer["choices"][0]["message"]["reasoning_content"] = state.reasoning
                 answer["usage"].update(REASONING_DETAILS)
@@ -176,7 +257,7 @@ def replay_app(state: ReplayState) -> web.Application:
         await response.write(chunk(model, {"role": "assistant", "content": ""}))
         for i, word in enumerate(state.reasoning.split(" ") if state.reasoning else []):
             await response.write(chunk(model, {"reasoning_content": word if i == 0 else " " + word, "content": None}))
-        words = state.reply.split(" ")
+        words = reply.split(" ")
         try:
             for i, word in enumerate(words):
                 await response.write(chunk(model, {"content": word if i == 0 else " " + word}))

@@ -277,7 +277,7 @@ def test_a_model_that_refuses_a_parameter_is_asked_again_without_it(tmp_path, bi
     assert ["reasoning_effort" in r for r in big.requests] == [True, False, False, False]
     rest = {key: value for key, value in NEWER.items() if key != "reasoning_effort"}
     assert all({key: r.get(key) for key in rest} == rest for r in big.requests)
-    assert refused.status_code == 400 and "maximum context length" in refused.json()["error"]["message"]
+    assert refused.status_code == 400 and "string too long" in refused.json()["error"]["message"]
     assert len(big.requests) == 4  # the other 400 was not asked again
 
 
@@ -348,7 +348,7 @@ def test_unknown_model_is_404(tmp_path, big):
 def test_images_need_a_vision_model(tmp_path, big):
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
     content = [{"type": "text", "text": "what is this?"}, image]
-    with gateway(tmp_path, big) as (_, client), pytest.raises(openai.NotFoundError) as caught:
+    with gateway(tmp_path, big) as (_, client), pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": content}])
     assert "vision" in caught.value.message
     assert big.requests == []
@@ -501,7 +501,8 @@ def test_an_upstream_400_is_the_clients_mistake_and_is_not_retried(tmp_path, big
     big.behaviour["replay-70b"] = "error400"
     with gateway(tmp_path, big, small) as (_, client), pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="routerd", messages=[{"role": "user", "content": HARD}])
-    assert "maximum context length" in caught.value.message
+    assert "string too long" in caught.value.message
+    assert caught.value.param == "messages[0].content"  # the upstream's, passed on
     assert small.requests == []
 
 

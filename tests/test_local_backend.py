@@ -163,5 +163,5 @@ def test_two_streams_at_once_both_finish(tmp_path, gemma_path):
         with ThreadPoolExecutor(2) as pool:
             found = list(pool.map(stream, ["Tell me a story about a cat.", "Tell me a story about a dog."]))
     for text, finishes in found:
-        assert finishes == ["length"], (text, finishes)
+        assert finishes in (["length"], ["stop"]), (text, finishes)  # an end, not a stream cut short
         assert len(text.replace("\n\nModel: gemma-3-270m", "")) > 0

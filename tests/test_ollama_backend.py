@@ -185,6 +185,10 @@ async def test_chat_translates_parameters_and_the_answer(ollama):
         frequency_penalty=0.25,
         max_tokens=50,
         max_completion_tokens=64,
+        top_k=30,
+        min_p=0.05,
+        typical_p=0.9,
+        repetition_penalty=1.15,
     )
     async with started(ollama.url, keep_alive="10m") as backend:
         completion = await backend.chat(LLAMA, request)
@@ -199,7 +203,11 @@ async def test_chat_translates_parameters_and_the_answer(ollama):
             "seed": 7,
             "presence_penalty": 0.5,
             "frequency_penalty": 0.25,
-            "num_predict": 64,
+            "top_k": 30,
+            "min_p": 0.05,
+            "typical_p": 0.9,
+            "repeat_penalty": 1.15,  # vLLM's repetition_penalty, under Ollama's name
+            "num_predict": 50,  # the smaller of max_tokens and max_completion_tokens
             "stop": ["END"],
         },
         "keep_alive": "10m",
@@ -526,7 +534,7 @@ def test_gateway_lists_and_chats(tmp_path, ollama):
         completion = client.chat.completions.create(
             model=LLAMA, messages=[{"role": "user", "content": "why is the sky blue?"}], max_tokens=64
         )
-    assert {LLAMA, LLAVA, MINILM, QWEN} <= ids
+    assert {LLAMA, LLAVA, QWEN} <= ids and MINILM not in ids  # an embedding model is no chat UI's choice
     assert completion.choices[0].message.content == f"Hello! How are you today?\n\nModel: {LLAMA}"
     assert completion.model == LLAMA
     assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (26, 298)

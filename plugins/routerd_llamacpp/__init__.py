@@ -6,6 +6,12 @@ llama-swap in front of them, through their OpenAI-compatible endpoints (no key).
 and training context in ``GET /v1/models`` (``meta``), and recent builds what it reads
 (``architecture.input_modalities``: vision); they are used when present, and the catalog fills in
 the rest from the model's name.
+
+Requests are rewritten for llama.cpp (`routerd.toolkit.LLAMA_CPP`), which both servers take:
+``max_completion_tokens`` is sent as ``max_tokens`` (the smaller of the two when both are given), a ``json_schema``
+response format as ``{"type": "json_object", "schema": ...}`` (a grammar constrains the answer), and
+``repetition_penalty`` as ``repeat_penalty``; ``n`` > 1 is ``n`` requests, since neither server answers more than
+one choice.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Annotated, Any
 import msgspec
 
 import routerd
-from routerd.toolkit import OpenAICompatibleBackend, raise_for_status, transport_error
+from routerd.toolkit import LLAMA_CPP, OpenAICompatibleBackend, raise_for_status, transport_error
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -42,7 +48,11 @@ class LlamaCppBackend(OpenAICompatibleBackend):
     def __init__(self, name: str, url: str, *, llama_swap: bool, connect_timeout: float) -> None:
         base = url.rstrip("/")
         super().__init__(
-            name, base if base.endswith("/v1") else base + "/v1", connect_timeout=connect_timeout, describe=describe
+            name,
+            base if base.endswith("/v1") else base + "/v1",
+            connect_timeout=connect_timeout,
+            describe=describe,
+            dialect=LLAMA_CPP,
         )
         self.llama_swap = llama_swap
 

@@ -1,4 +1,5 @@
-"""The local backend: one llama_cpp.server process per model, started on demand."""
+"""The local backend: one llama_cpp.server process per model (`routerd_local.llama_server`, which adds the bundled
+model's chat format), started on demand."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from routerd import BackendUnavailable, Capabilities, ModelInfo
-from routerd.toolkit import LoadedModel, OpenAICompatibleBackend, plan_unloads
+from routerd.toolkit import LLAMA_CPP_PYTHON, LoadedModel, OpenAICompatibleBackend, plan_unloads
 
 if TYPE_CHECKING:
     from routerd_local import Settings
 
 log = logging.getLogger("routerd.plugin.local")
+# llama_cpp.server with routerd's chat formats registered; run by its path, so a model's start does not import routerd
+SERVER = Path(__file__).with_name("llama_server.py")
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class LocalBackend:
     # -- processes ---------------------------------------------------------------------------
     def _command(self, file: LocalModelFile, port: int) -> list[str]:
         command = [
-            sys.executable, "-m", "llama_cpp.server",
+            sys.executable, str(SERVER),
             "--model", str(file.path),
             "--model_alias", file.name,
             "--host", "127.0.0.1",
@@ -166,7 +169,13 @@ class LocalBackend:
             )
         finally:
             logfile.close()
-        client = OpenAICompatibleBackend(f"{self.name}:{file.name}", f"http://127.0.0.1:{port}/v1", tools=False)
+        client = OpenAICompatibleBackend(
+            f"{self.name}:{file.name}",
+            f"http://127.0.0.1:{port}/v1",
+            tools=False,
+            dialect=LLAMA_CPP_PYTHON,
+            default_max_tokens=self.settings.max_output_tokens,
+        )
         await client.start()
         server = ModelServer(file, process, port, client)
         log.info("starting local model %s (pid %s, port %s)", file.name, process.pid, port)

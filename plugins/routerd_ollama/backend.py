@@ -1,6 +1,7 @@
 """The `Backend` over Ollama's native REST API: ``/api/tags`` and ``/api/show`` for the catalog,
 ``/api/chat`` (JSON or NDJSON stream), ``/api/embed``, and ``/api/ps`` with ``keep_alive: 0``
-to keep the loaded models within a VRAM budget."""
+to keep the loaded models within a VRAM budget. Ollama has no ``n``: ``n`` > 1 is ``n`` chat requests
+(`routerd.toolkit.chat_choices`, `stream_choices`)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,17 @@ from routerd import (
     ModelInfo,
     Usage,
 )
-from routerd.toolkit import LoadedModel, UpstreamSession, ndjson_lines, plan_unloads, raise_for_status, transport_error
+from routerd.toolkit import (
+    LoadedModel,
+    UpstreamSession,
+    chat_choices,
+    choices_asked,
+    ndjson_lines,
+    plan_unloads,
+    raise_for_status,
+    stream_choices,
+    transport_error,
+)
 from routerd_ollama.model_info import describe
 from routerd_ollama.schemas import ChatLine, Embed, Running, RunningModel, Show, TagEntry, Tags
 from routerd_ollama.translate import StreamTranslator, chat_body, completion_from
@@ -185,6 +196,11 @@ class OllamaBackend(UpstreamSession):
 
     # -- Backend -----------------------------------------------------------------------------
     async def chat(self, model: str, request: ChatRequest) -> ChatCompletion:
+        if choices_asked(request) > 1:
+            return await chat_choices(lambda one: self._chat(model, one), request)
+        return await self._chat(model, request)
+
+    async def _chat(self, model: str, request: ChatRequest) -> ChatCompletion:
         body = chat_body(self.upstream_model(model), request, stream=False, keep_alive=self.keep_alive)
         await self.make_room(model)
         self._touch(model)
@@ -194,7 +210,12 @@ class OllamaBackend(UpstreamSession):
             self._touch(model)
         return completion_from(answer, model)
 
-    async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
+    def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
+        if choices_asked(request) > 1:
+            return stream_choices(lambda one: self._stream(model, one), request)
+        return self._stream(model, request)
+
+    async def _stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
         body = chat_body(self.upstream_model(model), request, stream=True, keep_alive=self.keep_alive)
         await self.make_room(model)
         self._touch(model)

@@ -17,6 +17,7 @@ from routerd import (
     ChatRequest,
     Choice,
     ChunkChoice,
+    ContextLengthExceeded,
     Delta,
     FunctionCall,
     InvalidRequest,
@@ -24,10 +25,22 @@ from routerd import (
     Usage,
 )
 from routerd import ToolCall as OpenAIToolCall
+from routerd.toolkit import is_context_length_refusal, json_schema_of, output_limit, public_message
 from routerd_ollama.schemas import ChatLine, ToolCall
 
-# OpenAI sampling parameters that Ollama takes, under the same name, in `options`.
-_SAME_NAME_OPTIONS = ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty")
+# Sampling parameters that Ollama takes, under the same name, in `options`: OpenAI's, then the vendor ones
+# (llama.cpp's names).
+_SAME_NAME_OPTIONS = (
+    "temperature",
+    "top_p",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "top_k",
+    "min_p",
+    "typical_p",
+    "repeat_penalty",
+)
 # Ollama knows the roles system, user, assistant and tool.
 _ROLES = {"developer": "system", "function": "tool"}
 
@@ -38,10 +51,14 @@ def _given(value: Any) -> bool:
 
 # -- requests --------------------------------------------------------------------------------
 def options_of(request: ChatRequest) -> dict[str, Any]:
-    """Ollama's ``options`` for the request's sampling parameters (``max_tokens`` is ``num_predict``)."""
+    """Ollama's ``options`` for the request's sampling parameters: ``max_tokens`` or ``max_completion_tokens`` (the
+    smaller of the two) is ``num_predict``; ``repetition_penalty`` (vLLM's name) is ``repeat_penalty`` unless that is
+    given too."""
     options = {name: getattr(request, name) for name in _SAME_NAME_OPTIONS if _given(getattr(request, name))}
-    limit = request.max_completion_tokens if _given(request.max_completion_tokens) else request.max_tokens
-    if _given(limit):
+    if _given(request.repetition_penalty):
+        options.setdefault("repeat_penalty", request.repetition_penalty)
+    limit = output_limit(request)
+    if limit is not None:
         options["num_predict"] = limit
     if _given(request.stop):
         options["stop"] = [request.stop] if isinstance(request.stop, str) else list(request.stop)
@@ -49,17 +66,25 @@ def options_of(request: ChatRequest) -> dict[str, Any]:
 
 
 def format_of(request: ChatRequest) -> str | dict[str, Any] | None:
-    """Ollama's ``format``: ``"json"`` for JSON mode, the schema itself for structured outputs."""
+    """Ollama's ``format``: ``"json"`` for JSON mode, the schema itself for structured outputs (a ``json_schema``
+    format, or llama-cpp-python's ``json_object`` with a ``schema``); a 400 naming ``response_format`` for a format
+    Ollama cannot produce."""
     response_format = request.response_format
     if not _given(response_format):
         return None
     kind = response_format.get("type")
+    if kind == "text":
+        return None
     if kind == "json_object":
-        return "json"
-    if kind == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
+        schema = response_format.get("schema")
         return schema if isinstance(schema, dict) else "json"
-    return None
+    if kind == "json_schema":
+        schema = json_schema_of(response_format)
+        return schema if schema is not None else "json"
+    raise InvalidRequest(
+        f"response_format of type {kind!r} is not one Ollama can produce (text, json_object, json_schema)",
+        param="response_format",
+    )
 
 
 def _image(url: str) -> str:
@@ -144,6 +169,14 @@ def _tool_call(call: ToolCall, index: int | None = None) -> OpenAIToolCall:
     )
 
 
+def line_error(error: str, *, mid_stream: bool = False) -> BackendError | ContextLengthExceeded:
+    """The gateway's error for an ``error`` line of Ollama's (its message made fit for clients)."""
+    message = public_message(error) or "no message"
+    if is_context_length_refusal(None, error):
+        return ContextLengthExceeded(f"Ollama refused the request: {message}")
+    return BackendError(f"Ollama failed{' mid-stream' if mid_stream else ''}: {message}")
+
+
 def finish_reason(line: ChatLine, called_tools: bool) -> str:
     if called_tools:
         return "tool_calls"
@@ -157,7 +190,7 @@ def usage_of(line: ChatLine) -> Usage:
 def completion_from(line: ChatLine, model: str) -> ChatCompletion:
     """An OpenAI completion from a non-streamed ``/api/chat`` answer."""
     if line.error:
-        raise BackendError(f"Ollama failed: {line.error[:300]}")
+        raise line_error(line.error)
     answer = line.message
     calls = [_tool_call(call) for call in (answer.tool_calls if answer and answer.tool_calls else [])]
     content = answer.content if answer else None
@@ -194,7 +227,7 @@ class StreamTranslator:
 
     def feed(self, line: ChatLine) -> list[ChatCompletionChunk]:
         if line.error:
-            raise BackendError(f"Ollama failed mid-stream: {line.error[:300]}")
+            raise line_error(line.error, mid_stream=True)
         chunks = []
         answer = line.message
         delta = Delta()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,12 +14,34 @@ from routerd.errors import (
     BackendError,
     BackendTimeout,
     BackendUnavailable,
+    ContextLengthExceeded,
     GatewayError,
     InvalidRequest,
     ModelNotFound,
 )
 
 _decoder = msgspec.json.Decoder()
+# The most characters of an upstream's message passed on to clients.
+MESSAGE_LIMIT = 300
+# A Python traceback's frame line, and the source line under it.
+_FRAME = re.compile(r'^\s*File "[^"]*", line \d+')
+# File paths: absolute POSIX paths of two parts or more, Windows drive paths, file: URLs.
+_PATH = re.compile(r"(?:file://)?(?<![\w.:/-])(?:/[\w.@+~-]+){2,}/?|\b[A-Za-z]:\\[^\s'\"]+")
+# Where the first sentence ends: a full stop (question or exclamation mark) before a space and a capital, or a new
+# line. "3.5", "gpt-4.1", "x.py" and "e.g. this" do not end it.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])|\n")
+# What servers say when a prompt does not fit the model's context window: OpenAI and vLLM ("This model's maximum
+# context length is N tokens"), llama-cpp-python's server (the same, code context_length_exceeded; "Requested tokens
+# (N) exceed context window of M" from its library), llama-server ("the request exceeds the available context
+# size", type exceed_context_size_error), Ollama ("the input length exceeds the context length").
+_CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error"}
+_CONTEXT_TEXT = re.compile(
+    r"maximum context length|context[ _]length[ _]exceeded|exceeds? (?:the )?(?:available |model'?s? )?"
+    r"context(?: window| size| length)|exceed context window|prompt is too long",
+    re.IGNORECASE,
+)
+# A pydantic validation error (FastAPI servers such as llama-cpp-python's answer one with a 500): the request's fault.
+_VALIDATION = re.compile(r"^\d+ validation errors?\b")
 
 
 def new_session(
@@ -56,33 +79,82 @@ def transport_error(backend: str, exc: BaseException) -> GatewayError:
     return BackendError(f"backend {backend} failed: {type(exc).__name__}")
 
 
-def _upstream_message(body: bytes) -> str:
+def public_message(text: str) -> str:
+    """What of an upstream's error message may reach clients: its first sentence, without a Python traceback
+    (the exception's own line is kept when the message is nothing else), without file paths, at most
+    `MESSAGE_LIMIT` characters. Servers put tracebacks and paths in their messages (llama-cpp-python's server
+    does for any unexpected exception); they tell clients nothing and show the server's insides."""
+    lines: list[str] = []
+    source_line = False  # the line after a frame line is the frame's source code
+    for raw in text.replace("\r", "").split("\n"):
+        line = raw.strip()
+        if _FRAME.match(raw):
+            source_line = True
+            continue
+        if source_line and raw[:1].isspace():
+            source_line = False
+            continue
+        source_line = False
+        if line.startswith("Traceback (most recent call last)") or not line:
+            continue
+        lines.append(line)
+    if not lines:
+        return ""
+    # Text before a traceback says most; a message that is only a traceback says it on its last line.
+    before = text.split("Traceback (most recent call last)", 1)[0].strip()
+    first = lines[0] if before or len(lines) == 1 else lines[-1]
+    # A first line that introduces what follows ("1 validation error:") is read with the next.
+    if first.endswith(":") and first is lines[0] and len(lines) > 1:
+        first = f"{first} {lines[1]}"
+    sentence = _SENTENCE_END.split(first, 1)[0].strip()
+    sentence = _PATH.sub("<path>", sentence)
+    if len(sentence) > MESSAGE_LIMIT:
+        sentence = sentence[: MESSAGE_LIMIT - 3].rstrip() + "..."
+    return sentence
+
+
+def _error_object(body: bytes) -> tuple[dict[str, Any] | None, str]:
+    """The upstream's error object (OpenAI's ``{"error": {...}}``, FastAPI's ``{"detail": ...}``, Ollama's
+    ``{"error": "..."}``) when it sent one, and its message text, raw."""
     try:
         data = _decoder.decode(body)
     except msgspec.DecodeError:
-        return body[:200].decode(errors="replace").strip()
+        return None, body[:4000].decode(errors="replace")
     if isinstance(data, dict):
         error = data.get("error", data.get("detail", data))
         if isinstance(error, dict):
-            return str(error.get("message", error))[:500]
-        return str(error)[:500]
-    return str(data)[:200]
+            return error, str(error.get("message", error))
+        return None, str(error)
+    return None, str(data)
+
+
+def is_context_length_refusal(error: dict[str, Any] | None, message: str) -> bool:
+    """Whether an upstream's error says the prompt does not fit the model's context window."""
+    if error is not None and (error.get("code") in _CONTEXT_CODES or error.get("type") in _CONTEXT_CODES):
+        return True
+    return bool(_CONTEXT_TEXT.search(message))
 
 
 async def raise_for_status(backend: str, model: str, response: aiohttp.ClientResponse) -> None:
-    """Map an upstream error status to the gateway's errors. 5xx, 429 and 408 let the dispatcher
-    try another model; a 400 is the client's mistake and is not retried."""
+    """Map an upstream error status to the gateway's errors, with the upstream's message made fit for clients
+    (`public_message`). A refusal for the context window's sake is `ContextLengthExceeded`, whatever the status
+    (dispatch tries a model with a larger window); other 4xx are the client's mistake (`InvalidRequest`, not
+    retried and not counted against the backend), and so is a 5xx that is a request validation error. 5xx, 429
+    and 408 let the dispatcher try another model."""
     status = response.status
     if status < 400:
         return
-    message = _upstream_message(await response.read())
+    error, raw = _error_object(await response.read())
+    message = public_message(raw) or "no message"
+    if status not in (401, 403, 404, 408, 429) and is_context_length_refusal(error, raw):
+        raise ContextLengthExceeded(f"backend {backend} refused the request: {message}")
     if status == 404:
         raise ModelNotFound(f"backend {backend} does not serve {model}: {message}", code="model_not_found")
-    if status in (400, 413, 422):
-        raise InvalidRequest(f"backend {backend} refused the request: {message}")
+    if status in (400, 413, 422) or (status == 500 and _VALIDATION.match(message)):
+        param = error.get("param") if error is not None and isinstance(error.get("param"), str) else None
+        raise InvalidRequest(f"backend {backend} refused the request: {message}", param=param)
     if status in (401, 403):
-        error = BackendError(f"backend {backend} refused our credentials ({status})")
-        raise error
+        raise BackendError(f"backend {backend} refused our credentials ({status})")
     if status in (408, 429) or status >= 500:
         raise BackendUnavailable(f"backend {backend} answered {status}: {message}")
     raise BackendError(f"backend {backend} answered {status}: {message}")

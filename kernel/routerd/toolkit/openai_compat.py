@@ -11,6 +11,11 @@ answer 400 "Unrecognized request argument supplied: stream_options", OpenAI answ
 "Unsupported parameter: 'reasoning_effort' is not supported with this model" for a model that does
 not reason. Routing may pick such a model, so a 400 that names optional fields the request carried
 is answered by asking again without them; the model is then never sent them again (until restart).
+
+Servers that differ from OpenAI's API in other ways say so with a `Dialect` (`routerd.toolkit.dialect`): the
+request is rewritten for them (``max_completion_tokens`` as ``max_tokens``, a JSON schema as llama.cpp takes it,
+...), and where they answer one choice, ``n`` > 1 is several requests (`routerd.toolkit.choices`).
+`default_max_tokens` caps the answer of a request that sets no limit of its own.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import msgspec
 from aiohttp.payload import BytesPayload
 from yarl import URL
 
-from routerd.errors import BackendError
+from routerd.errors import BackendError, ContextLengthExceeded
 from routerd.schemas.catalog import Capabilities, ModelInfo
 from routerd.schemas.openai import (
     ChatCompletion,
@@ -37,7 +42,16 @@ from routerd.schemas.openai import (
     StreamOptions,
     Usage,
 )
-from routerd.toolkit.http import UpstreamSession, raise_for_status, sse_events, transport_error
+from routerd.toolkit.choices import chat_choices, stream_choices
+from routerd.toolkit.dialect import OPENAI, Dialect, adapt, choices_asked
+from routerd.toolkit.http import (
+    UpstreamSession,
+    is_context_length_refusal,
+    public_message,
+    raise_for_status,
+    sse_events,
+    transport_error,
+)
 
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
@@ -117,7 +131,7 @@ def _named_fields(body: bytes, sent: list[str]) -> frozenset[str]:
     return frozenset(name for name in sent if _FIELD_NAMES[name].search(text))
 
 
-def _stream_error(backend: str, payload: bytes) -> BackendError:
+def _stream_error(backend: str, payload: bytes) -> BackendError | ContextLengthExceeded:
     """The error an upstream reported inside its stream, or a malformed-chunk error."""
     try:
         data = _any_decoder.decode(payload)
@@ -125,8 +139,10 @@ def _stream_error(backend: str, payload: bytes) -> BackendError:
         data = None
     if isinstance(data, dict) and "error" in data:
         error = data["error"]
-        message = error.get("message", error) if isinstance(error, dict) else error
-        return BackendError(f"backend {backend} failed mid-stream: {str(message)[:300]}")
+        message = str(error.get("message", error) if isinstance(error, dict) else error)
+        if is_context_length_refusal(error if isinstance(error, dict) else None, message):
+            return ContextLengthExceeded(f"backend {backend} refused the request: {public_message(message)}")
+        return BackendError(f"backend {backend} failed mid-stream: {public_message(message) or 'no message'}")
     return BackendError(f"backend {backend} sent a malformed stream chunk")
 
 
@@ -137,7 +153,9 @@ class OpenAICompatibleBackend(UpstreamSession):
     such backends can share a catalog. `list_models` reports what the server's ``GET /models``
     says (context window, vision, tools) and leaves the rest unknown for the catalog to fill in
     from the name; `describe(info, entry)` may add what a particular server's entry says.
-    `tools` states whether the server's models call tools (None: the name decides).
+    `tools` states whether the server's models call tools (None: the name decides). `dialect` says how the
+    server differs from OpenAI's API (`OPENAI`: not at all); `default_max_tokens` is the most answer tokens of a
+    request that sets neither ``max_tokens`` nor ``max_completion_tokens`` (None: the server's default).
     """
 
     def __init__(
@@ -150,6 +168,8 @@ class OpenAICompatibleBackend(UpstreamSession):
         connect_timeout: float = 5.0,
         tools: bool | None = None,
         describe: Callable[[ModelInfo, dict[str, Any]], ModelInfo] | None = None,
+        dialect: Dialect = OPENAI,
+        default_max_tokens: int | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -158,6 +178,9 @@ class OpenAICompatibleBackend(UpstreamSession):
         self._connect_timeout = connect_timeout
         self._tools = tools
         self._describe = describe
+        self.dialect = dialect
+        self.default_max_tokens = default_max_tokens
+        self._rewrites = dialect != OPENAI or default_max_tokens is not None  # else requests go as they come
         self._session: aiohttp.ClientSession | None = None
         # Absolute URLs built once (not joined to the session's base URL on every request).
         self._chat_url = URL(f"{self.base_url}/chat/completions")
@@ -223,7 +246,19 @@ class OpenAICompatibleBackend(UpstreamSession):
                 yield response
                 return
 
+    def adapted(self, request: ChatRequest) -> ChatRequest:
+        """The request as this backend's server takes it (its `dialect`, the default answer limit)."""
+        if not self._rewrites:
+            return request
+        return adapt(request, self.dialect, default_max_tokens=self.default_max_tokens)
+
     async def chat(self, model: str, request: ChatRequest) -> ChatCompletion:
+        if self.dialect.one_choice and choices_asked(request) > 1:
+            return await chat_choices(lambda one: self._chat(model, one), request)
+        return await self._chat(model, request)
+
+    async def _chat(self, model: str, request: ChatRequest) -> ChatCompletion:
+        request = self.adapted(request)
         try:
             async with self._answer(model, request, False) as response:
                 completion = _completion_decoder.decode(await response.read())
@@ -231,7 +266,13 @@ class OpenAICompatibleBackend(UpstreamSession):
             raise transport_error(self.name, exc) from exc
         return msgspec.structs.replace(completion, model=model)
 
-    async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
+    def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
+        if self.dialect.one_choice and choices_asked(request) > 1:
+            return stream_choices(lambda one: self._stream(model, one), request)
+        return self._stream(model, request)
+
+    async def _stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
+        request = self.adapted(request)  # in the generator: a refusal is raised where the stream is read
         try:
             async with self._answer(model, request, True) as response:
                 async for payload in sse_events(response):
