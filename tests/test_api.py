@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy.engine import make_url
 
 from conftest import _admin, fixture_plugin
-from routerd import AuthRequest
+from routerd import AuthRequest, ModelInfo
 from routerd.testing import TEST_ADMIN_KEY, build_app
+from routerd.testing.fake_backend import FAKE_PLUGIN
 from routerd_apikey_auth import AdminKeyAuthenticator, Settings
 
 ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
@@ -27,15 +29,48 @@ def assert_openai_error(response, status: int, error_type: str) -> dict:
 
 
 def test_healthz_and_readyz(tmp_path):
-    with TestClient(build_app(tmp_path, {})) as client:
+    with TestClient(build_app(tmp_path, {}, [FAKE_PLUGIN])) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ready", "checks": {"database": True, "plugins": True}}
+        assert ready.json() == {"status": "ready", "checks": {"database": True, "plugins": True, "models": True}}
+
+
+EMBEDDER_ONLY = {"plugins": {"fake": {"models": [{"name": "nomic-embed-text", "embeddings": True}]}}}
+
+
+@pytest.mark.parametrize("config", [{}, EMBEDDER_ONLY], ids=["no models", "an embedding model only"])
+def test_readyz_is_503_while_no_chat_model_is_served_unless_configured(tmp_path, config):
+    extra = [FAKE_PLUGIN] if config else []
+    with TestClient(build_app(tmp_path / "strict", config, extra)) as client:
+        error = assert_openai_error(client.get("/readyz"), 503, "server_error")
+        assert client.get("/healthz").status_code == 200
+    assert error["code"] == "not_ready"
+    assert error["message"].startswith("not ready: models (no backend serves a chat model yet;")
+    assert "server.require_chat_model = false" in error["message"]
+    relaxed = {**config, "server": {"require_chat_model": False}}
+    with TestClient(build_app(tmp_path / "relaxed", relaxed, extra)) as client:
+        ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": True, "plugins": True}}
+
+
+def test_readyz_turns_ready_when_discovery_finds_a_chat_model(tmp_path):
+    config = {"backends": {"discovery_interval": 0.1}, "plugins": {"fake": {"models": []}}}
+    app = build_app(tmp_path, config, [FAKE_PLUGIN])
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 503
+        backend = app.state.gateway.plugins.registry.backends["fake"]
+        backend.models = [ModelInfo(name="late-7b", backend="fake", context_window=8192)]  # the backend got a model
+        deadline = time.monotonic() + 10
+        while (ready := client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, ready.text
+            time.sleep(0.05)
+    assert ready.json()["checks"]["models"] is True
 
 
 def test_readyz_is_503_when_the_database_goes_away(tmp_path, postgres_url):
-    with TestClient(build_app(tmp_path, {"database": {"url": postgres_url}})) as client:
+    with TestClient(build_app(tmp_path, {"database": {"url": postgres_url}}, [FAKE_PLUGIN])) as client:
         assert client.get("/readyz").status_code == 200
         name = make_url(postgres_url).database
         asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))

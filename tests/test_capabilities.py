@@ -236,7 +236,7 @@ def test_a_model_made_vision_capable_by_config_receives_an_image_request(tmp_pat
         without = {"plugins": {"openai": {"base_url": url}}}
         with running_gateway(build_app(tmp_path / "without", without)) as base:
             client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
-            with pytest.raises(openai.NotFoundError, match="no model with vision"):
+            with pytest.raises(openai.BadRequestError, match="no model with vision"):
                 client.chat.completions.create(model="routerd", messages=[IMAGE_MESSAGE])
         with_override = {**without, "models": {"plain-*": {"vision": True}}}
         with running_gateway(build_app(tmp_path / "with", with_override)) as base:

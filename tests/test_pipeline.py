@@ -8,6 +8,7 @@ import contextlib
 import json
 import threading
 import time
+from importlib.metadata import entry_points
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from routerd.testing import TEST_ADMIN_KEY, build_app
 from servers import ReplayState, replay_server, running_gateway
 
 ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
+TEMPLATE_OFF = {"example": {"enabled": False}} if "example" in entry_points(group="routerd").names else {}
 TEAM = {
     "members": [
         {"subject": "ann", "token": "t-ann", "tenant": "red"},
@@ -32,8 +34,9 @@ TEAM = {
 def gateway(tmp_path, state: ReplayState, *plugins: str, **config):
     """The gateway on a replay server (the `openai` plugin), with fixture plugins; yields (base, client, app)."""
     with replay_server(state) as url:
-        # the plugin template's example skill is left out: these tests count the skills offered
-        tables = {"openai": {"base_url": url}, "example": {"enabled": False}, **config.pop("plugins", {})}
+        # the plugin template's example skill is left out (where the template is installed: `make test` installs
+        # it, `make run`'s environment does not): these tests count the skills offered
+        tables = {"openai": {"base_url": url}, **TEMPLATE_OFF, **config.pop("plugins", {})}
         app = build_app(tmp_path, {"plugins": tables, **config}, [fixture_plugin(p) for p in plugins])
         with running_gateway(app) as base:
             yield base, openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0), app
@@ -76,6 +79,12 @@ def test_a_hit_needs_the_whole_conversation_and_every_parameter_to_match(tmp_pat
             "another temperature": ([*one, yes], {"temperature": 0.0, "top_p": 0.5}, {}),
             "a max_tokens": ([*one, yes], {"max_tokens": 5}, {}),
             "a seed": ([*one, yes], {"seed": 7}, {}),
+            "a top_k": ([*one, yes], {"extra_body": {"top_k": 40}}, {}),
+            "a min_p": ([*one, yes], {"extra_body": {"min_p": 0.05}}, {}),
+            "a typical_p": ([*one, yes], {"extra_body": {"typical_p": 0.9}}, {}),
+            "a repeat_penalty": ([*one, yes], {"extra_body": {"repeat_penalty": 1.1}}, {}),
+            "a repetition_penalty": ([*one, yes], {"extra_body": {"repetition_penalty": 1.1}}, {}),
+            "an n": ([*one, yes], {"n": 2}, {}),
             "JSON output": ([*one, yes], {"response_format": {"type": "json_object"}}, {}),
             "tools": ([*one, yes], {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, {}),
             "another preference": ([*one, yes], {}, {"X-Routerd-Quality-Preference": "0.9"}),

@@ -605,7 +605,8 @@ LIFECYCLE_PLUGIN = """
 
 def test_objects_start_in_registration_order_and_close_in_reverse(plugin_dir: Path, tmp_path: Path) -> None:
     ep = add_plugin(plugin_dir, "doc_lifecycle", LIFECYCLE_PLUGIN)
-    app = make_app(tmp_path, {}, ep)
+    # no backend serves a chat model here: readiness is about the database and the plugins
+    app = make_app(tmp_path, {"server": {"require_chat_model": False}}, ep)
     events = sys.modules["doc_lifecycle"].EVENTS
     assert events == [], "hooks only register; start() waits for the app"
     with TestClient(app) as client:

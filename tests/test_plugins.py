@@ -125,7 +125,8 @@ def test_provider_setting_keeps_only_the_named_backends(tmp_path):
 
 
 def test_registered_objects_start_with_the_app_and_close_after_it(tmp_path):
-    app = build_app(tmp_path, {}, [fixture_plugin("scorer")])
+    # no backend serves a chat model here: readiness is then about the database and the plugins only
+    app = build_app(tmp_path, {"server": {"require_chat_model": False}}, [fixture_plugin("scorer")])
     scorer = app.state.gateway.plugins.registry.scorers["size_size"]
     assert not scorer.started
     with TestClient(app) as client:

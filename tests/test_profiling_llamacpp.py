@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 
 import httpx
 import openai
@@ -122,3 +123,47 @@ def test_a_judge_that_returns_garbage_or_is_down_leaves_answers_unjudged(llama_s
             assert "down: ConnectError" in notes
             assert "buggy: score " in notes and "is outside 0..1" in notes
         assert run["categories"]["general"]["prompts"][0]["method"] in ("exact", "empty")  # checks need no judge
+
+
+COUNTING = """
+name = "routerd-long"
+version = "t1"
+
+[[prompts]]
+id = "count"
+category = "general"
+prompt = "Count from 1 to 300, with the numbers separated by commas."
+reference = "1, 2, 3, ..., 300"
+"""
+
+
+def test_a_user_request_pre_empts_the_real_model_s_profiling_prompt(tmp_path, gemma_path):
+    """The `local` plugin's llama.cpp server answers one request at a time: a user's request that arrives while the
+    profiler's prompt is being generated pre-empts it (the profiler closes its stream, and the server stops
+    generating: its log says the client went away), is answered, and the prompt is asked again after."""
+    suite = tmp_path / "long.toml"
+    suite.write_text(COUNTING)
+    profiling = {"enabled": True, "suite": str(suite), "max_tokens": 96, "quiet_seconds": 0.5, "prompt_timeout": 120}
+    app = build_app(tmp_path / "data", {"plugins": {"local": {"enabled": True}}, "profiling": profiling})
+    with running_gateway(app) as base:
+
+        def generating() -> dict | None:
+            running = httpx.get(f"{base}/admin/profiles", headers=ADMIN, timeout=10).json()["running"]
+            return running if running and running["prompt"] == "count" and not running["paused"] else None
+
+        wait_for(generating, timeout=120, step=0.05)  # the model is loaded (the warm-up) and the prompt is sent
+        time.sleep(1.0)  # tokens are being generated
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
+        answer = client.chat.completions.create(
+            model=GEMMA, messages=[{"role": "user", "content": "Say hi."}], max_tokens=8
+        )
+        pre_empted = httpx.get(f"{base}/admin/profiles", headers=ADMIN, timeout=10).json()["running"]
+        found = wait_profiled(base, {GEMMA}, timeout=120)
+        [prompt] = history(base, GEMMA)["latest"]["categories"]["general"]["prompts"]
+        traffic = app.state.gateway.traffic
+    assert answer.choices[0].message.content
+    assert pre_empted is not None and pre_empted["preempted"] == 1  # before the user's answer came back
+    assert (traffic.served, traffic.preemptions) == (1, 1)
+    assert found["models"][0]["errors"] == 0 and prompt["error"] is None and prompt["tokens"] > 0
+    server_log = (tmp_path / "data" / "plugins" / "local" / f"{GEMMA}.log").read_text()
+    assert "Disconnected from client" in server_log  # llama_cpp.server stopped generating the abandoned prompt

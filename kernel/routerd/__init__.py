@@ -21,6 +21,7 @@ from routerd.errors import (
     BackendTimeout,
     BackendUnavailable,
     ConfigError,
+    ContextLengthExceeded,
     GatewayError,
     InvalidRequest,
     ModelNotFound,
@@ -89,6 +90,7 @@ if TYPE_CHECKING:
         runtime_profile,
         summarise,
     )
+    from routerd.traffic import Preempted, Traffic
 
 __version__ = "0.1.0"
 
@@ -105,6 +107,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Judges": ("routerd.judging", "Judges"),
     "JudgeVerdict": ("routerd.judging", "JudgeVerdict"),
     "prompt_features": ("routerd.routing.features", "extract_features"),
+    "Preempted": ("routerd.traffic", "Preempted"),
+    "Traffic": ("routerd.traffic", "Traffic"),
     **{
         name: ("routerd.stores", name)
         for name in (
@@ -164,6 +168,7 @@ __all__ = [
     "ChunkChoice",
     "ConfigError",
     "ContentPart",
+    "ContextLengthExceeded",
     "Contribution",
     "Database",
     "DatabaseUnavailable",
@@ -191,6 +196,7 @@ __all__ = [
     "PermissionDenied",
     "PluginContext",
     "PluginError",
+    "Preempted",
     "Principal",
     "ProfileDetails",
     "ProfileIndex",
@@ -208,6 +214,7 @@ __all__ = [
     "StreamOptions",
     "SyncStatus",
     "ToolCall",
+    "Traffic",
     "Usage",
     "__version__",
     "explain_validation_error",

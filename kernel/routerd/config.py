@@ -44,6 +44,14 @@ class ServerSettings(_Section):
         16 * 1024 * 1024
     )
     log_level: Annotated[str, _doc("Logging level: debug, info, warning or error.")] = "info"
+    require_chat_model: Annotated[
+        bool,
+        _doc(
+            "`/readyz` answers 503 (its check `models` failing) while no backend serves a chat model, since every "
+            "chat request would then fail. False: ready without models, for gateways that start before their "
+            "backends have a model."
+        ),
+    ] = True
 
 
 class DatabaseSettings(_Section):
@@ -100,6 +108,13 @@ class ResponseSettings(_Section):
         _doc("Appended to every text answer; `{model}` is the model's name. Empty: no signature."),
     ] = "\n\nModel: {model}"
     list_real_models: Annotated[bool, _doc("`/v1/models` lists every real model after the gateway's own name.")] = True
+    hide_embedding_models: Annotated[
+        bool,
+        _doc(
+            "`/v1/models` leaves out models that do not chat (embedding models), which chat UIs would offer; "
+            "`/v1/models?type=embedding` lists them, `?type=all` lists every model."
+        ),
+    ] = True
 
 
 class DispatchSettings(_Section):
@@ -201,6 +216,23 @@ class ProfilingSettings(_Section):
     refresh_interval: Annotated[
         float, _doc("Seconds between reloads of the stored profiles (other replicas' runs, imports).", gt=0)
     ] = 300.0
+    yield_to_requests: Annotated[
+        bool,
+        _doc(
+            "Background profiling gives way to client requests: it sends a prompt only once no client request has "
+            "been in flight for `quiet_seconds`, and a client request that arrives while a prompt is answered "
+            "pre-empts it (its stream is closed, so the model stops generating; the prompt is asked again later "
+            "and counts as neither a failure nor a timeout). Off: profiling runs beside client requests."
+        ),
+    ] = True
+    quiet_seconds: Annotated[
+        float,
+        _doc(
+            "With `yield_to_requests`: seconds without any client request in flight before background profiling "
+            "sends its next prompt.",
+            ge=0,
+        ),
+    ] = 5.0
 
 
 class ModelOverride(_Section):

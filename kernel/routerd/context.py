@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from routerd.schemas.catalog import Principal
     from routerd.served_models import ServedModels
     from routerd.stores import BenchmarkStore, ProfileIndex, ProfileStore
+    from routerd.traffic import Traffic
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Services:
     decisions: DecisionLog | None = None
     judges: Judges | None = None
     embedder: GatewayEmbedder | None = None
+    traffic: Traffic | None = None
     authenticate: Callable[[Any], Awaitable[Principal]] | None = None
     lifecycle: Callable[..., AbstractAsyncContextManager[None]] | None = None
     serving: bool = False  # set when the gateway starts: False for a command's gateway (no background jobs)
@@ -104,6 +106,13 @@ class PluginContext:
     def embedder(self) -> GatewayEmbedder | None:
         """Prompt embeddings from the model ``routing.embed_model`` names, or None when that setting is empty."""
         return self.services.embedder
+
+    @property
+    def traffic(self) -> Traffic:
+        """The client requests this gateway is answering now (`routerd.Traffic`), for background work that gives
+        way to them: `busy`, ``await quiet(seconds)``, and ``async with yielding():`` for a block that a client
+        request pre-empts (`routerd.Preempted`)."""
+        return self._service("traffic")
 
     @property
     def serving(self) -> bool:

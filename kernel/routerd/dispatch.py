@@ -6,6 +6,17 @@ tried, unless the backend raised a `BackendError` with ``retryable=False`` (no o
 do better): then the client gets that error at once. Once bytes are on their way, a failure ends
 the stream with an explicit error event.
 
+A model whose context window the prompt does not fit (`ContextLengthExceeded`, which backends
+raise for their upstream's refusal) is passed over for the next (a larger window may hold it);
+when every model tried refused for length, the client gets the 400 ``context_length_exceeded`` of
+the largest window. A model the backend no longer serves (`ModelNotFound`: a stale catalog) is
+passed over too. Any other client error (`InvalidRequest`: the upstream's 400) goes to the client
+at once.
+
+Only backend failures count toward a backend's circuit breaker: errors, 5xx, timeouts, malformed
+answers. The client's mistakes (`InvalidRequest`, `ContextLengthExceeded`), `ModelNotFound` and a
+`BackendError` with ``retryable=False`` never do, before the first byte or mid-stream.
+
 Timeouts: the backend's own connect timeout; `first_token_timeout` until a streamed answer's
 first chunk; `idle_timeout` between chunks; and
 `generation_timeout` for the whole generation (and for a whole non-streamed answer).
@@ -26,7 +37,14 @@ from typing import Any, TypeVar
 
 from routerd.catalog import CatalogEntry
 from routerd.config import DispatchSettings
-from routerd.errors import BackendError, BackendTimeout, BackendUnavailable, GatewayError, ModelNotFound
+from routerd.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ContextLengthExceeded,
+    GatewayError,
+    ModelNotFound,
+)
 from routerd.schemas.openai import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingResponse
 
 log = logging.getLogger("routerd.dispatch")
@@ -47,6 +65,7 @@ class Breaker:
 class Attempt:
     model: str
     error: str | None = None
+    failed: bool = False  # the backend failed (and it counted toward its breaker), not the request
 
 
 @dataclass
@@ -117,10 +136,15 @@ class Dispatcher:
         healthy = [t for t in targets if self.available(t.info.backend)]
         return healthy + [t for t in targets if t not in healthy]
 
-    def _give_up(self, attempts: list[Attempt], last: GatewayError | None) -> GatewayError:
+    def _give_up(
+        self, attempts: list[Attempt], last: GatewayError | None, too_long: list[tuple[CatalogEntry, GatewayError]]
+    ) -> GatewayError:
+        if too_long and not any(a.failed for a in attempts):
+            # no backend failed: the prompt is too long for every model tried, the largest window's refusal says so
+            return max(too_long, key=lambda refusal: refusal[0].info.context_window or 0)[1]
         if last is not None and len(attempts) == 1:
             return last
-        tried = "; ".join(f"{a.model}: {a.error}" for a in attempts)
+        tried = "; ".join(f"{a.model}: {_brief(a.error)}" for a in attempts)
         return BackendUnavailable(f"no model could answer ({tried})", code="all_backends_failed")
 
     async def _in_order(
@@ -129,10 +153,16 @@ class Dispatcher:
         """`call` on each target in turn until one succeeds within `seconds`."""
         attempts: list[Attempt] = []
         last: GatewayError | None = None
+        too_long: list[tuple[CatalogEntry, GatewayError]] = []
         for entry in self._ordered(targets):
             try:
                 async with asyncio.timeout(seconds):
                     result = await call(entry)
+            except ContextLengthExceeded as exc:  # the client's prompt, not the backend: a larger window may hold it
+                last = exc
+                too_long.append((entry, exc))
+                attempts.append(Attempt(entry.id, exc.message))
+                continue
             except ModelNotFound as exc:  # a stale catalog: the next model, the backend is fine
                 last = exc
                 attempts.append(Attempt(entry.id, exc.message))
@@ -141,12 +171,12 @@ class Dispatcher:
                 if isinstance(exc, BackendError) and not exc.retryable:
                     raise  # the backend says no model would do better: the client gets its error as it is
                 last = _as_backend_error(entry, exc)
-                attempts.append(Attempt(entry.id, last.message))
+                attempts.append(Attempt(entry.id, last.message, failed=True))
                 self.failed(entry.backend)
                 continue
             self.succeeded(entry.info.backend)
             return result, entry, attempts
-        raise self._give_up(attempts, last)
+        raise self._give_up(attempts, last, too_long)
 
     async def chat(self, targets: list[CatalogEntry], request: ChatRequest) -> tuple[ChatCompletion, CatalogEntry]:
         async def call(entry: CatalogEntry) -> ChatCompletion:
@@ -200,8 +230,9 @@ class Dispatcher:
                     if watchdog.total_first:  # the total limit was the nearer one for this wait
                         raise BackendTimeout(f"generation took longer than {total:g} s") from None
                     raise BackendTimeout(f"the model was silent for {self.settings.idle_timeout:g} s") from None
-                except BackendError:
-                    self.failed(start.entry.backend)
+                except BackendError as exc:
+                    if exc.retryable:  # a backend's failure; one that blames the request does not count
+                        self.failed(start.entry.backend)
                     raise
                 finally:
                     watchdog.since = None
@@ -258,6 +289,14 @@ class _Watchdog:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+
+
+def _brief(message: str | None, limit: int = 300) -> str:
+    """One attempt's error for the combined message: its first line, at most `limit` characters (a backend's
+    message is its own to keep clean; this keeps one bad one from flooding the rest)."""
+    lines = (message or "").strip().splitlines()
+    text = lines[0] if lines else "failed"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _as_backend_error(entry: CatalogEntry, exc: BaseException) -> GatewayError:

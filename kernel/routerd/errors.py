@@ -65,6 +65,16 @@ class InvalidRequest(GatewayError):
     error_type = "invalid_request_error"
 
 
+class ContextLengthExceeded(InvalidRequest):
+    """The prompt (with the answer's room) does not fit the context window of any model that could take it: a
+    400 ``context_length_exceeded``, as OpenAI answers. Backends raise it for an upstream's own context-length
+    refusal; dispatch then tries the next model (a larger window may hold it) without counting it against the
+    backend's health."""
+
+    def __init__(self, message: str, *, param: str | None = "messages", code: str | None = "context_length_exceeded"):
+        super().__init__(message, param=param, code=code)
+
+
 class AuthenticationFailed(GatewayError):
     status_code = 401
     error_type = "authentication_error"

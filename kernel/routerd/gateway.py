@@ -30,6 +30,7 @@ from routerd.signature import Signature
 from routerd.stores.benchmark_store import BenchmarkStore
 from routerd.stores.profile_index import ProfileIndex
 from routerd.stores.profile_store import ProfileStore
+from routerd.traffic import Traffic
 
 log = logging.getLogger("routerd")
 
@@ -51,6 +52,7 @@ class Gateway:
         services.benchmarks = self.benchmark_store = BenchmarkStore(self.database, settings.benchmarks.extra_benchmarks)
         services.decisions = self.decisions = DecisionLog(self.database, learners=registry.learners)
         services.judges = self.judges = Judges(registry.judges)
+        services.traffic = self.traffic = Traffic()  # the client requests in flight, counted by api/openai.py
         embed_model = settings.routing.embed_model
         services.embedder = self.embedder = GatewayEmbedder(embed_model, self.models) if embed_model else None
         self.auth = Authentication(registry)
@@ -124,4 +126,9 @@ class Gateway:
             await self.close()
 
     async def readiness(self) -> dict[str, bool]:
-        return {"database": await self.database.ping(), "plugins": self.plugins.started}
+        """`/readyz`'s checks: the database answers, every plugin started, and (``server.require_chat_model``) the
+        catalog holds a model that chats."""
+        checks = {"database": await self.database.ping(), "plugins": self.plugins.started}
+        if self.settings.server.require_chat_model:
+            checks["models"] = any(entry.info.capabilities.chat is not False for entry in self.catalog)
+        return checks

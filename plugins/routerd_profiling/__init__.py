@@ -29,7 +29,9 @@ def _profiler(context: routerd.PluginContext) -> Profiler:
     def make() -> Profiler:
         settings = context.config.profiling
         suite = load_suite(settings.suite)
-        return Profiler(context.models, context.judges, context.profile_store, context.profiles, settings, suite)
+        return Profiler(
+            context.models, context.judges, context.profile_store, context.profiles, settings, suite, context.traffic
+        )
 
     return context.shared("profiler", make)
 

@@ -10,6 +10,15 @@ stored in one transaction, one row per category (``context.profile_store``), and
 
 Which models are due: every chat model without a run for the current suite version that answered anything; a
 model whose last run for it failed entirely is tried again after ``profiling.retry_interval``.
+
+Giving way to clients (``profiling.yield_to_requests``, on by default): the profiler competes with users for the
+same models (a llama.cpp server answers one request at a time), so before each step (the warm-up, each prompt,
+each grading) it waits until no client request has been in flight for ``profiling.quiet_seconds``
+(``context.traffic``), and a prompt or a grading runs pre-emptibly: a client request that arrives meanwhile
+cancels it at once (its stream is closed, and the model stops generating), and it is done again after the next
+quiet spell. A pre-empted prompt is neither a failure nor a timeout, and its timings are those of the attempt
+that finished: waits are never measured. The warm-up is not pre-empted: it may be what starts the model's server,
+which the client's request then needs too, and it asks for two tokens.
 """
 
 from __future__ import annotations
@@ -18,31 +27,34 @@ import datetime as dt
 import fnmatch
 import logging
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 
 from routerd import (
     Judges,
     ModelInfo,
+    Preempted,
     ProfileIndex,
     ProfileStore,
     PromptResult,
     ServedModels,
     StoredRun,
+    Traffic,
     prompt_features,
     runtime_profile,
     summarise,
 )
-from routerd_profiling.grading import grade
-from routerd_profiling.measure import measure, suite_request
+from routerd_profiling.grading import Verdict, grade
+from routerd_profiling.measure import Measurement, measure, suite_request
 from routerd_profiling.progress import Progress, ProgressReporter
 from routerd_profiling.suite import Suite, SuitePrompt
 
 log = logging.getLogger("routerd.plugin.profiling")
 WARM_UP = "Reply with the word OK."
 ANSWER_MAX = 2000  # characters of an answer kept in a profile (the most `PromptResult.answer` holds)
+T = TypeVar("T")
 
 
 def utcnow() -> dt.datetime:
@@ -55,7 +67,8 @@ def _rounded(value: float | None, digits: int = 1) -> float | None:
 
 class Profiler:
     """Profiles the models the gateway serves (``context.models``) with `suite`; `settings` is the gateway's
-    ``[profiling]`` section (``context.config.profiling``)."""
+    ``[profiling]`` section (``context.config.profiling``); it gives way to the client requests `traffic` counts
+    (``context.traffic``) when ``profiling.yield_to_requests`` is on."""
 
     def __init__(
         self,
@@ -65,6 +78,7 @@ class Profiler:
         index: ProfileIndex,
         settings: Any,
         suite: Suite,
+        traffic: Traffic,
     ) -> None:
         self.models = models
         self.judges = judges
@@ -72,6 +86,7 @@ class Profiler:
         self.index = index
         self.settings = settings
         self.suite = suite
+        self.traffic = traffic
         self.progress: Progress | None = None  # the run in progress in this process, if any
 
     # -- which models ---------------------------------------------------------------------------------------
@@ -140,7 +155,7 @@ class Profiler:
         return runs
 
     async def profile_model(self, info: ModelInfo, progress: Progress, reporter: ProgressReporter) -> StoredRun:
-        await self._warm_up(info)
+        await self._warm_up(info, progress)
         by_category: dict[str, list[PromptResult]] = {}
         failures = 0
         for number, prompt in enumerate(self.suite.prompts, 1):
@@ -151,7 +166,7 @@ class Profiler:
                 result = PromptResult(id=prompt.id, prompt=prompt.prompt, score=None, method="skipped", judged=False)
                 result.error = reason
             else:
-                result = await self.answer(info, prompt)
+                result = await self.answer(info, prompt, progress)
                 failures = failures + 1 if result.method == "error" else 0
             by_category.setdefault(prompt.category, []).append(result)
             progress.done += 1
@@ -176,17 +191,56 @@ class Profiler:
         self.index.put(runtime_profile(run))
         return run
 
-    async def _warm_up(self, info: ModelInfo) -> None:
+    # -- giving way to clients -------------------------------------------------------------------------------
+    async def _give_way(self, progress: Progress | None) -> None:
+        """Wait until no client request has been in flight for ``profiling.quiet_seconds`` (when yielding)."""
+        if not self.settings.yield_to_requests:
+            return
+        if progress is not None:
+            progress.paused = True
+        try:
+            await self.traffic.quiet(self.settings.quiet_seconds)
+        finally:
+            if progress is not None:
+                progress.paused = False
+
+    async def _pre_emptible(self, work: Callable[[], Awaitable[T]], what: str, progress: Progress | None) -> T:
+        """`work()` after a quiet spell, pre-empted by client requests and then done again until it finishes (see
+        the module's doc); without ``profiling.yield_to_requests``, at once."""
+        if not self.settings.yield_to_requests:
+            return await work()
+        while True:
+            await self._give_way(progress)
+            try:
+                async with self.traffic.yielding():
+                    return await work()
+            except Preempted:
+                if progress is not None:
+                    progress.preempted += 1
+                log.info(
+                    "profiling: %s pre-empted by a client request; again once the gateway has been quiet for %g s",
+                    what,
+                    self.settings.quiet_seconds,
+                )
+
+    # -- one prompt -----------------------------------------------------------------------------------------
+    async def _warm_up(self, info: ModelInfo, progress: Progress | None = None) -> None:
+        await self._give_way(progress)
         request = suite_request(WARM_UP, system=None, max_tokens=2)
         warm = await measure(self.models, info.key, request, seconds=self.settings.prompt_timeout)
         if warm.error:
             log.info("profiling %s: the warm-up request failed (%s)", info.key, warm.error)
 
-    async def answer(self, info: ModelInfo, prompt: SuitePrompt) -> PromptResult:
-        """Ask the model one suite prompt, measure it, grade the answer."""
+    async def answer(self, info: ModelInfo, prompt: SuitePrompt, progress: Progress | None = None) -> PromptResult:
+        """Ask the model one suite prompt, measure it, grade the answer; each step giving way to clients."""
         max_tokens = min(prompt.max_tokens or self.settings.max_tokens, self.settings.max_tokens)
         request = suite_request(prompt.prompt, system=prompt.system, max_tokens=max_tokens)
-        measured = await measure(self.models, info.key, request, seconds=self.settings.prompt_timeout)
+        timeout = self.settings.prompt_timeout
+
+        def asking() -> Awaitable[Measurement]:
+            return measure(self.models, info.key, request, seconds=timeout)
+
+        measured = await self._pre_emptible(asking, f"{info.key}, prompt {prompt.id}", progress)
         result = PromptResult(
             id=prompt.id,
             prompt=prompt.prompt,
@@ -203,9 +257,13 @@ class Profiler:
         if measured.error is not None:
             return result
         features = msgspec.structs.replace(prompt_features(request), category=prompt.category)
-        verdict = await grade(
-            prompt, features, info.key, measured.answer, self.judges, judge_timeout=self.settings.judge_timeout
-        )
+
+        def grading() -> Awaitable[Verdict]:
+            return grade(
+                prompt, features, info.key, measured.answer, self.judges, judge_timeout=self.settings.judge_timeout
+            )
+
+        verdict = await self._pre_emptible(grading, f"{info.key}, grading prompt {prompt.id}", progress)
         result.score, result.method, result.judged = verdict.score, verdict.method, verdict.judged
         result.judge, result.reason, result.notes = verdict.judge, verdict.reason, verdict.notes
         return result

@@ -28,6 +28,8 @@ class Progress:
     prompt: str | None = None
     prompt_index: int = 0  # 1-based, within the model's suite
     prompts_per_model: int = 0
+    paused: bool = False  # waiting for the gateway to be quiet (profiling.yield_to_requests)
+    preempted: int = 0  # prompts and gradings a client request pre-empted (each done again later)
 
     @property
     def fraction(self) -> float:
@@ -52,6 +54,8 @@ class Progress:
             "prompt": self.prompt,
             "prompt_index": self.prompt_index,
             "prompts_per_model": self.prompts_per_model,
+            "paused": self.paused,
+            "preempted": self.preempted,
             "done": self.done,
             "total": self.total,
             "percent": round(100 * self.fraction, 1),

@@ -6,6 +6,11 @@ from litestar import Request, Response, get
 
 from routerd.api.errors import error_response
 
+# What a failing check means, for the 503's message.
+_FAILING = {
+    "models": "models (no backend serves a chat model yet; server.require_chat_model = false reports ready anyway)",
+}
+
 
 @get("/healthz", sync_to_thread=False)
 def healthz() -> dict[str, str]:
@@ -15,13 +20,13 @@ def healthz() -> dict[str, str]:
 
 @get("/readyz")
 async def readyz(request: Request) -> Response:
-    """Ready: the database answers and every plugin has started; 503 otherwise."""
+    """Ready: the database answers, every plugin has started and (``server.require_chat_model``) a backend serves
+    a chat model; 503 otherwise, in the OpenAI error shape, its message naming the failing checks."""
     checks = await request.app.state.gateway.readiness()
     if all(checks.values()):
         return Response({"status": "ready", "checks": checks})
-    failing = ", ".join(name for name, ok in checks.items() if not ok)
-    response = error_response(503, f"not ready: {failing}", "server_error", code="not_ready")
-    return response
+    failing = ", ".join(_FAILING.get(name, name) for name, ok in checks.items() if not ok)
+    return error_response(503, f"not ready: {failing}", "server_error", code="not_ready")
 
 
 ROUTES = [healthz, readyz]

@@ -29,9 +29,21 @@ from routerd.schemas.pipeline import CachedAnswer, CacheQuery
 log = logging.getLogger("routerd.cache")
 _encoder = msgspec.json.Encoder(order="deterministic")
 
-# Fields that do not change what the model answers: left out of the partition.
+# Fields that do not change what the model answers: left out of the partition. Every other field is in it, the
+# vendor sampling parameters (top_k, min_p, typical_p, repeat_penalty, repetition_penalty) and n included.
 IGNORED = frozenset(
-    {"messages", "stream", "stream_options", "user", "store", "metadata", "safety_identifier", "prompt_cache_key"}
+    {
+        "messages",
+        "stream",
+        "stream_options",
+        "user",
+        "store",
+        "metadata",
+        "safety_identifier",
+        "prompt_cache_key",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+    }
 )
 
 

@@ -1,5 +1,7 @@
 """One chat completion request, after authentication and decoding (docs: ARCHITECTURE, "A chat request"):
 
+0. the legacy ``functions`` / ``function_call`` translated to tools (`legacy_functions`), and audio output, which
+   no backend makes, refused;
 1. the skills the request is offered (`skills`), and the prompt's features;
 2. the cache plugins, in order: a hit answers without routing or calling a model (`caching`);
 3. routing: the hard constraints, the scorers, a `RoutingDecision`, reported to the decision log;
@@ -26,6 +28,12 @@ from routerd.decisions import DecisionLog, RequestResult
 from routerd.dispatch import Dispatcher
 from routerd.errors import GatewayError, InvalidRequest
 from routerd.pipeline.caching import CachePolicy, Stores, cache_control, cache_query, copy, lookup, sampled
+from routerd.pipeline.legacy_functions import (
+    answer_in_legacy_form,
+    asks_in_legacy_form,
+    to_tools,
+    uses_legacy_functions,
+)
 from routerd.pipeline.replay import replay
 from routerd.pipeline.skills import SkillLoop, offered
 from routerd.pipeline.streaming import StreamEnd, estimate_usage, relay_events, send_events
@@ -94,6 +102,21 @@ def decision_headers(decision: RoutingDecision, model: str) -> list[tuple[bytes,
     return headers
 
 
+def refuse_audio_output(chat: ChatRequest) -> None:
+    """Audio output: no backend makes it, so asking for it is a 400 naming the parameter (``modalities:
+    ["text"]`` asks for the default, and passes)."""
+    if chat.audio not in (msgspec.UNSET, None):
+        raise InvalidRequest(
+            "audio output is not supported by this gateway", param="audio", code="unsupported_parameter"
+        )
+    if chat.modalities and "audio" in chat.modalities:
+        raise InvalidRequest(
+            'audio output is not supported by this gateway; send modalities: ["text"] or leave it out',
+            param="modalities",
+            code="unsupported_parameter",
+        )
+
+
 async def send_json(send: Send, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     headers += (_JSON, (b"content-length", b"%d" % len(body)))
     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -128,6 +151,12 @@ class ChatPipeline:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, chat: ChatRequest, principal: Principal):
         settings = self.settings
+        legacy = False
+        if uses_legacy_functions(chat):
+            legacy = asks_in_legacy_form(chat)
+            chat = to_tools(chat)
+        if chat.audio is not msgspec.UNSET or chat.modalities is not msgspec.UNSET:
+            refuse_audio_output(chat)
         self.signature.clean_request(chat)
         pinned = pinned_model(scope, chat.model, settings.routing.external_model_name)
         preference = quality_preference(scope, settings.routing.quality_preference)
@@ -146,7 +175,7 @@ class ChatPipeline:
             if query is not None and policy.lookup:
                 found = await lookup(self.caches, query, settings.cache.lookup_timeout)
                 if found is not None:
-                    await self._from_cache(send, chat, found, features, preference, principal, requested)
+                    await self._from_cache(send, chat, found, features, preference, principal, requested, legacy)
                     return
         needs = self.router.needs(chat, features, tools=bool(skills))
         decision = await self.router.decide(chat, pinned=pinned, preference=preference, features=features, needs=needs)
@@ -182,7 +211,7 @@ class ChatPipeline:
                         self._store_stream(storing, chat, start.entry.id, end)
 
                 headers = decision_headers(decision, start.entry.id) + cache_header + SSE
-                events = relay_events(self.signature, self.dispatcher, chat, start, ended)
+                events = relay_events(self.signature, self.dispatcher, chat, start, ended, legacy_functions=legacy)
                 await send_events(receive, send, headers, events)
                 return
             else:
@@ -193,7 +222,7 @@ class ChatPipeline:
             raise
         if storing is not None and not calls:
             self.stores.store(storing, copy(completion))
-        completion = self.finish(chat, completion, entry.id)
+        completion = self.finish(chat, completion, entry.id, legacy)
         usage = completion.usage
         closed(
             "ok",
@@ -209,8 +238,9 @@ class ChatPipeline:
         else:
             await send_json(send, _encoder.encode(completion), headers)
 
-    def finish(self, chat: ChatRequest, completion: ChatCompletion, model: str) -> ChatCompletion:
-        """Name the model, sign text answers, and fill in usage when the backend gave none."""
+    def finish(self, chat: ChatRequest, completion: ChatCompletion, model: str, legacy: bool = False) -> ChatCompletion:
+        """Name the model, sign text answers, and fill in usage when the backend gave none; with `legacy` (the
+        client sent ``functions``), tool calls go back as legacy function calls."""
         completion.model = model
         signature = self.signature
         text = ""
@@ -224,6 +254,8 @@ class ChatPipeline:
                 text += content
         if completion.usage is None:
             completion.usage = estimate_usage(chat, text)
+        if legacy:
+            answer_in_legacy_form(completion)
         return completion
 
     def _store_stream(self, query: CacheQuery, chat: ChatRequest, model: str, end: StreamEnd) -> None:
@@ -249,6 +281,7 @@ class ChatPipeline:
         preference: float,
         principal: Principal,
         requested: str | None,
+        legacy: bool,
     ) -> None:
         """Answer from a cache hit, in the shape the client asked for, and log it as a decision of its own."""
         name, hit = found
@@ -257,7 +290,7 @@ class ChatPipeline:
         decision = RoutingDecision(self.router.new_id(), features, [], pinned=False, preference=preference)
         completion.id = f"chatcmpl-{uuid4().hex}"
         completion.created = int(time.time())
-        completion = self.finish(chat, completion, model)
+        completion = self.finish(chat, completion, model, legacy)
         if completion.usage is None:
             completion.usage = Usage()
         similarity = float(hit.similarity)

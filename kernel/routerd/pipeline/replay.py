@@ -1,6 +1,7 @@
 """A whole completion sent as a stream: a cached answer, or the last answer of the skill loop, to a client that
-asked for ``stream=true``. The events are the ones a live stream has (a role chunk, the content, the tool calls,
-the finish reason, usage when asked for, ``[DONE]``), so a client cannot tell the difference."""
+asked for ``stream=true``. The events are the ones a live stream has (a role chunk, the content, the tool calls or
+the legacy function call, the finish reason, usage when asked for, ``[DONE]``), so a client cannot tell the
+difference."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def replay(completion: ChatCompletion, *, include_usage: bool) -> bytes:
                 for i, call in enumerate(message.tool_calls)
             ]
             chunk([ChunkChoice(choice.index, Delta(tool_calls=calls))])
+        if message.function_call:  # the legacy form, for a client that sent `functions`
+            chunk([ChunkChoice(choice.index, Delta(function_call=message.function_call))])
         chunk([ChunkChoice(choice.index, Delta(), finish_reason=choice.finish_reason or "stop")])
     if include_usage and completion.usage is not None:
         chunk([], usage=completion.usage)

@@ -21,6 +21,7 @@ from litestar.types import Receive, Send
 
 from routerd.dispatch import Dispatcher, StreamStart
 from routerd.errors import BackendError, GatewayError
+from routerd.pipeline.legacy_functions import delta_in_legacy_form
 from routerd.schemas.openai import (
     ChatCompletionChunk,
     ChatRequest,
@@ -76,8 +77,11 @@ async def relay_events(
     chat: ChatRequest,
     start: StreamStart,
     ended: Callable[[StreamEnd], None] | None = None,
+    *,
+    legacy_functions: bool = False,
 ) -> AsyncGenerator[bytes, None]:
-    """The stream as SSE bytes. `ended` is called once at the end (see `StreamEnd`)."""
+    """The stream as SSE bytes. `ended` is called once at the end (see `StreamEnd`). With `legacy_functions` (the
+    client sent ``functions``), tool calls go out in the legacy form (`delta_in_legacy_form`)."""
     model = start.entry.id
     status = "cancelled"
     single = chat.n in (msgspec.UNSET, None, 1)
@@ -105,6 +109,8 @@ async def relay_events(
                     if delta.tool_calls:
                         sign = False
                         tool_calls = True
+                    if legacy_functions and tool_calls:
+                        delta_in_legacy_form(choice)
                     if single and isinstance(delta.content, str) and delta.content:
                         text.append(delta.content)
                         delta.content = hold.feed(delta.content)

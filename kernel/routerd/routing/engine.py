@@ -52,6 +52,20 @@ class Router:
                 fit.append(entry)
         return fit, unfit
 
+    def no_candidate(self, needs: Needs) -> InvalidRequest | ModelNotFound:
+        """The error for a request no model can answer: when some model could but for the prompt's length, a 400
+        ``context_length_exceeded`` naming the largest window among them; when the request needs what no model
+        offers (images, tools, JSON output), a 400 ``no_capable_model`` naming the parameter that asks for it;
+        and when no chat model is served at all: a 404 ``no_capable_model``."""
+        windows = [e.info.context_window or 0 for e in self.catalog if needs.incapable(e) is None]
+        if windows:
+            return needs.too_long(max(windows), routed=True)
+        message = f"no model{needs.described()} is available for this request"
+        param = needs.param_no_model_meets([e.info.capabilities for e in self.catalog])
+        if param is None:
+            return ModelNotFound(message, code="no_capable_model")
+        return InvalidRequest(message, param=param, code="no_capable_model")
+
     @staticmethod
     def needs(request: ChatRequest, features: PromptFeatures, *, tools: bool = False) -> Needs:
         """The hard constraints of `request`: images need a model that sees, tools (the client's, or `tools`:
@@ -80,16 +94,18 @@ class Router:
             entry = self.catalog.get(pinned)
             if entry is None:
                 raise ModelNotFound(f"the model {pinned!r} does not exist", param="model", code="model_not_found")
-            problem = needs.unmet(entry)
+            problem = needs.incapable(entry)
             if problem:
                 raise InvalidRequest(f"the model {pinned!r} {problem}", param="model", code="model_incapable")
+            if not needs.fits(entry):
+                raise needs.too_long(entry.info.context_window or 0, routed=False)
             return RoutingDecision(decision_id, features, [entry], pinned=True, preference=preference)
         fit, unfit = self.candidates(needs)
         if not fit:
             # every capable backend is out of rotation: try them anyway rather than refuse
             fit = [e for e in self.catalog if needs.unmet(e) is None]
         if not fit:
-            raise ModelNotFound(f"no model{needs.described()} is available for this request", code="no_capable_model")
+            raise self.no_candidate(needs)
         scored = await score_candidates(self.scorers, features, fit, preference, self.budget)
         verdict = None
         if self.llm is not None and len(scored) > 1:

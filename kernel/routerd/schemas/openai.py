@@ -1,8 +1,16 @@
 """The OpenAI wire format (chat completions, stream chunks, embeddings, models, errors).
 
 Field names and shapes follow the OpenAI API reference, so the official SDKs and UIs work
-unchanged. Unknown request fields are kept out (`forbid_unknown_fields` is off on purpose:
-clients send vendor extensions, which are ignored rather than refused).
+unchanged.
+
+Request bodies (`ChatRequest`, `EmbeddingRequest`) accept the OpenAI API's documented parameters
+and the vendor sampling parameters open-weight servers take (``top_k``, ``min_p``, ``typical_p``,
+``repeat_penalty``, ``repetition_penalty``); any other top-level field is refused
+(``forbid_unknown_fields``): the client gets a 400 ``unknown_parameter`` naming it, as OpenAI answers
+(`routerd.api.openai.decode`), rather than an answer that silently ignored it. Inside messages, fields
+routerd does not know are dropped (the reasoning of an earlier answer, say: see `AnswerMessage`). The
+legacy ``functions`` and ``function_call`` are accepted and translated to tools
+(`routerd.pipeline.legacy_functions`).
 """
 
 from __future__ import annotations
@@ -31,22 +39,40 @@ class FunctionCall(msgspec.Struct, omit_defaults=True):
     arguments: str | UnsetType = UNSET
 
 
-class ToolCall(msgspec.Struct, omit_defaults=True):
+class ToolCall(msgspec.Struct):
+    """A tool call of a message. Its ``type`` is always written (OpenAI's API refuses a call in a conversation's
+    history without one); unset fields are left out."""
+
     id: str | UnsetType = UNSET
     type: str = "function"
     function: FunctionCall | UnsetType = UNSET
     index: int | UnsetType = UNSET
 
 
+class ToolCallDelta(msgspec.Struct, omit_defaults=True):
+    """A piece of a tool call in a stream chunk, relayed as the backend sends it: OpenAI's API gives the ``id``,
+    ``type`` and name in a call's first piece, then only ``index`` and more of the ``arguments``."""
+
+    index: int | UnsetType = UNSET
+    id: str | UnsetType = UNSET
+    type: str | UnsetType = UNSET
+    function: FunctionCall | UnsetType = UNSET
+
+
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
 
 class Message(msgspec.Struct, omit_defaults=True):
+    """A message of a conversation. ``function_call`` (on an assistant turn) and the role ``function`` are the
+    legacy form of tool calls and their results; the pipeline turns them into ``tool_calls`` and role ``tool``
+    before any backend sees them."""
+
     role: Role
     content: str | list[ContentPart] | None = None
     name: str | UnsetType = UNSET
     tool_calls: list[ToolCall] | UnsetType = UNSET
     tool_call_id: str | UnsetType = UNSET
+    function_call: FunctionCall | UnsetType | None = UNSET
 
     def text(self) -> str:
         """The message's text content, parts joined; images contribute nothing."""
@@ -70,9 +96,25 @@ Probability = Annotated[float, Meta(ge=0, le=1)]
 PositiveInt = Annotated[int, Meta(ge=1)]
 
 
-class ChatRequest(msgspec.Struct, omit_defaults=True):
+class FunctionDefinition(msgspec.Struct, omit_defaults=True):
+    """An entry of the legacy ``functions`` parameter: what a tool's ``function`` holds."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=64)]
+    description: str | UnsetType = UNSET
+    parameters: dict[str, Any] | UnsetType = UNSET
+    strict: bool | UnsetType | None = UNSET
+
+
+class FunctionChoice(msgspec.Struct):
+    """The legacy ``function_call`` parameter's ``{"name": ...}``: call this function."""
+
+    name: str
+
+
+class ChatRequest(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     """``POST /v1/chat/completions`` body. Every standard parameter is validated against the
-    ranges the OpenAI API documents and carried to the backend."""
+    ranges the OpenAI API documents and carried to the backend; unknown ones are refused (see the
+    module's doc)."""
 
     messages: Annotated[list[Message], Meta(min_length=1)]
     model: str | UnsetType = UNSET
@@ -111,6 +153,25 @@ class ChatRequest(msgspec.Struct, omit_defaults=True):
     safety_identifier: Annotated[str, Meta(max_length=1024)] | UnsetType | None = UNSET
     prediction: dict[str, Any] | UnsetType | None = UNSET
     web_search_options: dict[str, Any] | UnsetType | None = UNSET
+    # Sampling parameters outside the OpenAI API that open-weight servers take (llama.cpp, vLLM, Ollama's options,
+    # LM Studio): carried to OpenAI-compatible backends as given, translated where a backend names them otherwise.
+    top_k: Annotated[int, Meta(ge=0)] | UnsetType | None = UNSET
+    min_p: Probability | UnsetType | None = UNSET
+    typical_p: Probability | UnsetType | None = UNSET
+    repeat_penalty: Annotated[float, Meta(ge=0)] | UnsetType | None = UNSET
+    repetition_penalty: Annotated[float, Meta(ge=0)] | UnsetType | None = UNSET
+    # Standard parameters that are newer still: hints carried to OpenAI-compatible backends as given.
+    prompt_cache_options: dict[str, Any] | UnsetType = UNSET
+    prompt_cache_retention: Annotated[str, Meta(min_length=1, max_length=32)] | UnsetType | None = UNSET
+    moderation: dict[str, Any] | UnsetType | None = UNSET
+    # Audio output: no backend of routerd's makes it. ``modalities: ["text"]`` is the default, and accepted;
+    # asking for audio is refused with a 400 naming the parameter (`routerd.pipeline.chat`).
+    modalities: list[Literal["text", "audio"]] | UnsetType | None = UNSET
+    audio: dict[str, Any] | UnsetType | None = UNSET
+    # The legacy (deprecated) function calling: translated to ``tools`` / ``tool_choice`` before routing, and the
+    # answer given back in the same legacy form (`routerd.pipeline.legacy_functions`).
+    functions: Annotated[list[FunctionDefinition], Meta(min_length=1, max_length=128)] | UnsetType | None = UNSET
+    function_call: Literal["none", "auto"] | FunctionChoice | UnsetType | None = UNSET
 
     def wants_usage_in_stream(self) -> bool:
         return bool(self.stream_options) and bool(self.stream_options.include_usage)
@@ -161,7 +222,8 @@ class ChatCompletion(msgspec.Struct):
 class Delta(msgspec.Struct, omit_defaults=True):
     role: str | UnsetType = UNSET
     content: str | UnsetType | None = UNSET
-    tool_calls: list[ToolCall] | UnsetType = UNSET
+    tool_calls: list[ToolCallDelta] | UnsetType = UNSET  # a `ToolCall` (a whole call) is encoded alike
+    function_call: FunctionCall | UnsetType | None = UNSET  # the legacy form, for clients that sent `functions`
     refusal: str | UnsetType | None = UNSET  # as in `Message`
     reasoning_content: str | UnsetType | None = UNSET
     reasoning: str | UnsetType | None = UNSET
@@ -171,6 +233,7 @@ class Delta(msgspec.Struct, omit_defaults=True):
         return (
             self.role is not UNSET
             or self.tool_calls is not UNSET
+            or bool(self.function_call)
             or bool(self.refusal)
             or bool(self.reasoning_content)
             or bool(self.reasoning)
@@ -195,11 +258,13 @@ class ChatCompletionChunk(msgspec.Struct):
     service_tier: str | UnsetType | None = UNSET
 
 
-class EmbeddingRequest(msgspec.Struct, omit_defaults=True):
+class EmbeddingRequest(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """``POST /v1/embeddings`` body; unknown fields are refused, as for chat."""
+
     input: str | Annotated[list[str], Meta(min_length=1, max_length=2048)]
     model: str | UnsetType = UNSET
     encoding_format: Literal["float", "base64"] | UnsetType = UNSET
-    dimensions: int | UnsetType = UNSET
+    dimensions: Annotated[int, Meta(ge=1)] | UnsetType = UNSET  # refused unless it is the model's own size
     user: str | UnsetType = UNSET
 
 
@@ -216,11 +281,37 @@ class EmbeddingResponse(msgspec.Struct):
     object: Literal["list"] = "list"
 
 
+class Architecture(msgspec.Struct):
+    """What goes in and out of a model, as OpenRouter's model list says it (``text``, ``image``, ``embeddings``)."""
+
+    input_modalities: list[str]
+    output_modalities: list[str]
+
+
+class CardCapabilities(msgspec.Struct):
+    """What a model can do, as routing knows it (`routerd.Capabilities`, every field decided)."""
+
+    chat: bool
+    vision: bool
+    tools: bool
+    json_output: bool
+    embeddings: bool
+
+
 class ModelCard(msgspec.Struct):
+    """A ``/v1/models`` entry: OpenAI's four fields, then what the model can do, in the extra fields other
+    gateways use (OpenRouter's ``context_length``, ``architecture`` and ``supported_parameters``; LiteLLM's and
+    LM Studio's ``type``) and routerd's ``capabilities``. Clients that know only OpenAI's fields ignore them."""
+
     id: str
     created: int
     owned_by: str
     object: Literal["model"] = "model"
+    type: Literal["chat", "embedding", "other"] | UnsetType = UNSET
+    context_length: int | UnsetType | None = UNSET
+    architecture: Architecture | UnsetType = UNSET
+    supported_parameters: list[str] | UnsetType = UNSET
+    capabilities: CardCapabilities | UnsetType = UNSET
 
 
 class ModelList(msgspec.Struct):
