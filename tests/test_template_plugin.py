@@ -2,8 +2,9 @@
 its entry point, shows in the introspection, and is neither imported nor registered when
 switched off.
 
-The template must be installed in the environment the tests run in (``make test`` and CI do it);
-without it these tests fail, never skip, so a broken template cannot pass unnoticed.
+The template must be installed in the environment the tests run in: ``make test`` (and CI) installs
+it into .venv-test, never into .venv, which ``make run`` uses. Without it these tests fail, never
+skip, so a broken template cannot pass unnoticed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from routerd.testing import TEST_ADMIN_KEY, build_app
 CHECKOUT = Path(__file__).resolve().parents[1]
 TEMPLATE = CHECKOUT / "plugin-template"
 NAME, MODULE, DISTRIBUTION = "example", "routerd_example", "routerd-example-plugin"
-INSTALL = f"run `pip install -e plugin-template` in {CHECKOUT} (with the venv's pip: .venv/bin/pip)"
+INSTALL = f"run `make test-venv` in {CHECKOUT} and these tests with .venv-test/bin/python (make test does both)"
 REGISTERED = {"scorers": ["model_preference"], "skills": ["current_time"]}
 
 
