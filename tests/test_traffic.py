@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -24,7 +23,7 @@ from aiohttp import web
 from profiling_helpers import SHORT_SUITE, history, profiles, wait_for, wait_profiled
 from routerd import Preempted, Traffic
 from routerd.testing import build_app
-from servers import aiohttp_in_thread, running_gateway
+from servers import aiohttp_in_thread, chunk, running_gateway
 
 PROFILED = "profiled-7b"
 USER = "user-1b"  # the model clients ask for; profiling.skip keeps the profiler away from it
@@ -50,17 +49,6 @@ class Upstream:
     def seen(self, event: str, model: str, text: str | None = None) -> list[float]:
         """When `event` happened to requests for `model` (with last message `text`)."""
         return [at for e, m, t, at in self.events if e == event and m == model and (text is None or t == text)]
-
-
-def chunk(model: str, delta: dict, finish: str | None = None) -> bytes:
-    body = {
-        "id": "chatcmpl-upstream",
-        "object": "chat.completion.chunk",
-        "created": 1_700_000_000,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
-    return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
 async def released(event: threading.Event) -> None:
