@@ -17,7 +17,7 @@ from typing import Any
 import uvicorn
 from aiohttp import web
 
-from routerd.http_server import http_protocol
+from routerd.http_server import uvicorn_options
 
 
 def free_port() -> int:
@@ -31,7 +31,8 @@ def running_gateway(app: Any) -> Iterator[str]:
     """Serve a Litestar app with uvicorn as `routerd serve` does (its HTTP protocol, lifespan
     included); yield its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", http=http_protocol())
+    options = uvicorn_options(app.state.gateway.settings.server)  # the limits and deadlines of `routerd serve`
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -101,7 +101,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from routerd.app import create_app
-    from routerd.http_server import http_protocol
+    from routerd.http_server import raise_open_file_limit, uvicorn_options
 
     settings = _settings(ctx)
     logging.basicConfig(level=settings.server.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -111,15 +111,17 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     app = create_app(settings)
     _reachable_database_url(settings)
+    raise_open_file_limit(settings.server.max_connections)
     uvicorn.run(
         app,
         host=host or settings.server.host,
         port=port or settings.server.port,
         log_level=settings.server.log_level,
         # uvloop and httptools when installed (uvicorn[standard], a dependency): "auto" picks the
-        # loop; the protocol is httptools' with one socket write per response (routerd.http_server).
+        # loop; the protocol is httptools' with one socket write per response and [server]'s limits and
+        # deadlines, with its connection limit and shutdown deadline (routerd.http_server).
         loop="auto",
-        http=http_protocol(),
+        **uvicorn_options(settings.server),
         # The access log costs a formatted line per request on the hot path: debug only.
         access_log=settings.server.log_level.lower() == "debug",
         proxy_headers=False,

@@ -50,17 +50,20 @@ def decode(decoder: msgspec.json.Decoder, body: bytes):
     if not body:
         raise InvalidRequest("the request body is empty; send a JSON object")
     try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        if message.startswith(_UNKNOWN_FIELD) and " - at `$" not in message:
-            raise unknown_parameters(decoder.type, body, message) from None
-        param = message.rsplit("`$.", 1)[-1].rstrip("`") if "`$." in message else None
-        if param is not None:
-            param = param.replace("[...]", "")  # msgspec's mark for a value under some key of a mapping
-        raise InvalidRequest(f"invalid request: {message}", param=param) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+        try:
+            return decoder.decode(body)
+        except msgspec.ValidationError as exc:
+            message = str(exc)
+            if message.startswith(_UNKNOWN_FIELD) and " - at `$" not in message:
+                raise unknown_parameters(decoder.type, body, message) from None
+            param = message.rsplit("`$.", 1)[-1].rstrip("`") if "`$." in message else None
+            if param is not None:
+                param = param.replace("[...]", "")  # msgspec's mark for a value under some key of a mapping
+            raise InvalidRequest(f"invalid request: {message}", param=param) from None
+        except msgspec.DecodeError as exc:
+            raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:  # msgspec's answer to JSON nested deeper than Python's recursion limit
+        raise InvalidRequest("the request body's JSON is nested too deeply") from None
 
 
 _UNKNOWN_FIELD = "Object contains unknown field `"

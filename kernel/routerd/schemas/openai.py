@@ -123,8 +123,8 @@ class ChatRequest(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True
     temperature: Temperature | UnsetType | None = UNSET
     top_p: Probability | UnsetType | None = UNSET
     n: Annotated[int, Meta(ge=1, le=128)] | UnsetType | None = UNSET
-    max_tokens: PositiveInt | UnsetType | None = UNSET
-    max_completion_tokens: PositiveInt | UnsetType | None = UNSET
+    max_tokens: Annotated[int, Meta(ge=1, le=1 << 20)] | UnsetType | None = UNSET  # no model writes 1M tokens
+    max_completion_tokens: Annotated[int, Meta(ge=1, le=1 << 20)] | UnsetType | None = UNSET
     stop: str | Annotated[list[str], Meta(max_length=4)] | UnsetType | None = UNSET
     presence_penalty: Penalty | UnsetType | None = UNSET
     frequency_penalty: Penalty | UnsetType | None = UNSET
