@@ -375,15 +375,24 @@ def test_feedback_reaches_a_decision_another_replica_is_still_answering(tmp_path
     assert row["status"] in ("ok", "cancelled") and row["chosen_model"] == "replay-7b"
 
 
-@pytest.mark.parametrize("bad", ["no\x00such", "x" * 500, "rd-" + "0" * 32])
-def test_feedback_for_an_unknown_or_hostile_id_is_a_clear_404(tmp_path, postgres_url, bad) -> None:
+@pytest.mark.parametrize(
+    ("bad", "status", "code"),
+    [("no\x00such", 400, None), ("x" * 500, 400, None), ("rd-" + "0" * 32, 404, "decision_not_found")],
+)
+def test_feedback_for_an_unknown_or_hostile_id_is_a_clear_4xx(tmp_path, postgres_url, bad, status, code) -> None:
+    """An id no decision can have (a NUL, longer than any id) is the client's mistake, a 400 naming the field; a
+    well-formed id of no decision is a 404. Neither is a 500 on PostgreSQL, which refuses NUL in text."""
     app = build_app(tmp_path, {"database": {"url": postgres_url}})
     with running_gateway(app) as base:
         started = time.monotonic()
         by_decision = httpx.post(f"{base}/v1/feedback", json={"decision_id": bad, "rating": 1})
         by_response = httpx.post(f"{base}/v1/feedback", json={"response_id": bad, "rating": 1})
-    assert by_decision.status_code == by_response.status_code == 404
-    assert by_decision.json()["error"]["code"] == "decision_not_found"
+    assert by_decision.status_code == by_response.status_code == status
+    if code is not None:
+        assert by_decision.json()["error"]["code"] == code
+    else:
+        assert by_decision.json()["error"]["param"] == "decision_id"
+        assert by_response.json()["error"]["param"] == "response_id"
     assert time.monotonic() - started < 10
 
 

@@ -8,8 +8,14 @@ writer stores decisions in batches: a finished request's row as it ended; a requ
 `PENDING_AFTER` seconds as ``pending`` first (so other replicas find it, and a replica that dies leaves its
 trace), updated when it ends. Before writing, the writer shows each outcome to the learners (`routerd.Learner`).
 The queue is bounded: when the database cannot keep up, the newest finished decisions are dropped and counted,
-never a request delayed. A row the database refuses (a value it cannot hold) is dropped alone, never the batch,
-and logged without its values.
+never a request delayed. Every text is written as the database can hold it (no NUL, cut to its column's width);
+a row the database still refuses is dropped alone, never the batch, and logged by its id only, never its values.
+While the database is down, the writer holds the rows (at most `AuditSettings.outage_buffer`, the oldest dropped
+and counted beyond) and tries again with backoff, so the decisions of a short outage are written when it ends.
+
+Memory is bounded per decision and in total: a decision keeps `AuditSettings.prompt_chars` of its prompt, the
+learners are shown `AuditSettings.learner_prompt_chars` of it once its request is over (routing saw all of it),
+and the log remembers the latest `AuditSettings.remembered` decisions.
 
 Readers use the public interface: `find` (a decision by its id or its response's id, also one another replica
 made and has not written yet: the look-up waits for it a little), `rate` (store a user's rating, which learners
@@ -33,15 +39,16 @@ import msgspec
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from routerd.config import AuditSettings
 from routerd.db.database import Database
 from routerd.db.models import FeedbackRow, RoutingDecisionRow
+from routerd.db.outage import is_outage
 from routerd.routing.decision import RoutingDecision
 from routerd.schemas.catalog import Outcome, Principal, PromptFeatures
 
 log = logging.getLogger("routerd.decisions")
 _TABLE = RoutingDecisionRow.__table__
 
-TEXT_KEPT = 200  # characters of a prompt the log keeps: enough to recognise it; the log is not a transcript
 PENDING_AFTER = 1.0  # seconds a request may run before its decision is written as pending
 FIND_WAIT = 2.0  # seconds a look-up waits for a decision another replica has not written yet
 RECENT_ID_AGE = 900.0  # seconds: a decision id younger than this may still be on its way to the database
@@ -68,7 +75,7 @@ class RequestResult:
 
 class DecisionView(msgspec.Struct, frozen=True, kw_only=True):
     """A decision as readers see it: the model that answered (`model`, its public id; `name`, the backend's name
-    for it), the prompt's features (its text cut to `TEXT_KEPT` characters), how the request went."""
+    for it), the prompt's features (its text cut to `AuditSettings.prompt_chars`), how the request went."""
 
     id: str
     model: str | None
@@ -98,10 +105,14 @@ def clean(value: str | None, limit: int = 400) -> str | None:
     return value.replace("\x00", "")[:limit]
 
 
-def _kept(features: PromptFeatures) -> PromptFeatures:
-    if len(features.text) <= TEXT_KEPT:
+def _kept(features: PromptFeatures, limit: int) -> PromptFeatures:
+    """`features` with at most `limit` characters of the prompt, without NUL: O(limit), whatever the prompt's size."""
+    text = features.text
+    if len(text) > limit:
+        text = text[:limit]  # first: never a scan of the whole prompt
+    elif "\x00" not in text:
         return features
-    return msgspec.structs.replace(features, text=features.text[:TEXT_KEPT])
+    return msgspec.structs.replace(features, text=text.replace("\x00", ""))
 
 
 def _features_dict(features: PromptFeatures) -> dict[str, Any]:
@@ -129,7 +140,7 @@ class _Entry:
     principal: str
     tenant: str
     requested_model: str | None
-    features: PromptFeatures  # the text cut to TEXT_KEPT
+    features: PromptFeatures  # the text cut to AuditSettings.prompt_chars
     chosen_id: str | None
     runner_up: str | None
     preference: float
@@ -160,7 +171,7 @@ class _Entry:
             "id": self.id, "created_at": self.created_at, "principal": self.principal, "tenant": self.tenant,
             "requested_model": self.requested_model, "chosen_model": clean(self.chosen()),
             "runner_up": self.runner_up, "features": _features_dict(self.features), "candidates": self.explained(),
-            "status": result.status, "latency_ms": result.latency_ms, "ttft_ms": result.ttft_ms,
+            "status": clean(result.status, 50), "latency_ms": result.latency_ms, "ttft_ms": result.ttft_ms,
             "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
             "response_id": clean(result.response_id, _ID_MAX), "quality_preference": self.preference,
             "dispatcher": self.dispatcher, "cache": result.cache, "skill_calls": result.skill_calls,
@@ -208,16 +219,26 @@ class DecisionLog:
         learners: Mapping[str, Any],
         *,
         capacity: int = 10_000,
-        remembered: int = 5_000,
+        settings: AuditSettings | None = None,
     ) -> None:
+        settings = settings or AuditSettings()
         self.database = database
         self.learners = learners  # the registry's learners, by name
+        self.settings = settings
         self.recent: OrderedDict[str, _Entry] = OrderedDict()
         self.by_response: dict[str, str] = {}
-        self.remembered = remembered
+        self.remembered = settings.remembered
         self.closed_queue: asyncio.Queue[_Entry] = asyncio.Queue(maxsize=capacity)
         self.running: OrderedDict[str, _Entry] = OrderedDict()  # opened, not closed, not written yet
-        self.dropped = 0
+        # Rows waiting for the database, by decision id, oldest first: ``(values, "insert" | "update")``. Empty
+        # but for a moment, unless the database is down.
+        self.held: OrderedDict[str, tuple[dict[str, Any], str]] = OrderedDict()
+        self.dropped = 0  # finished decisions not queued: the queue was full
+        self.dropped_held = 0  # rows held during an outage and dropped: more than `outage_buffer`
+        self.refused = 0  # rows the database refused, alone
+        self.outage_since: float | None = None  # monotonic time of the first failed attempt of the current outage
+        self._retry_at = 0.0
+        self._retry_delay = 0.0
         self._task: asyncio.Task | None = None
 
     # -- the request path: memory only -------------------------------------------------------
@@ -229,7 +250,7 @@ class DecisionLog:
             principal=clean(principal.subject, 200) or "",
             tenant=clean(principal.tenant, 200) or "default",
             requested_model=clean(requested_model),
-            features=_kept(decision.features),
+            features=_kept(decision.features, self.settings.prompt_chars),
             chosen_id=chosen.id if chosen is not None else None,
             runner_up=clean(runner_up.id) if runner_up is not None else None,
             preference=decision.preference,
@@ -259,7 +280,7 @@ class DecisionLog:
             entry.outcome = Outcome(
                 decision_id=decision_id,
                 model=model,
-                features=features,
+                features=_kept(features, self.settings.learner_prompt_chars),  # what a learner may keep
                 ok=result.status == "ok",
                 latency_ms=result.latency_ms,
                 ttft_ms=result.ttft_ms,
@@ -268,6 +289,8 @@ class DecisionLog:
         try:
             self.closed_queue.put_nowait(entry)
         except asyncio.QueueFull:
+            entry.explained()  # let go of the routing decision (and its whole prompt) now: no writer will
+            entry.outcome = None
             self.dropped += 1
             if self.dropped % 100 == 1:
                 log.warning("decision log full: %d decisions not written so far", self.dropped)
@@ -421,9 +444,12 @@ class DecisionLog:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._hold(self._drain(10**9), self._overdue(0.0))
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
-                await self._write(self._drain(), self._overdue(0.0))
+                await self._flush()
+        if self.held:
+            log.warning("the gateway stops with %d decisions not written (the database is unavailable)", len(self.held))
 
     def _drain(self, limit: int = 500) -> list[_Entry]:
         batch = []
@@ -454,48 +480,114 @@ class DecisionLog:
                 await asyncio.sleep(0.05)  # let a burst gather into one transaction
             rest = self._drain()
             await self._learn_all(rest)
-            pending = self._overdue(PENDING_AFTER)
+            self._hold([*first, *rest], self._overdue(PENDING_AFTER))
+            if not self.held or time.monotonic() < self._retry_at:
+                continue  # the database is down: the rows wait for the next attempt
             try:
-                await self._write([*first, *rest], pending)
+                await self._flush()
             except Exception as exc:
-                log.error("writing %d decisions failed (%s); they are lost", len(first) + len(rest), type(exc).__name__)
+                self._failed(exc)
+            else:
+                self._recovered()
 
-    async def _write(self, closed: list[_Entry], pending: list[_Entry]) -> None:
-        """One multi-row INSERT for the new rows, one UPDATE per batch for rows written as pending before.
-        When the database refuses a batch, its rows are written one by one and only the refused ones are lost."""
-        fresh = [entry for entry in [*pending, *closed] if not entry.written]
-        updates = [entry for entry in closed if entry.written]
-        for entry in fresh:
-            entry.written = True
-        if fresh:
-            await self._insert([entry.values() for entry in fresh])
-        if updates:
-            await self._update([entry.values() for entry in updates])
+    def _hold(self, closed: list[_Entry], pending: list[_Entry]) -> None:
+        """Turn decisions into rows waiting for the database: a new row for a decision not written yet, an update
+        for one written as pending before (or folded into its insert, when that still waits)."""
+        for entry in [*pending, *closed]:
+            values = entry.values()
+            if not entry.written:
+                entry.written = True
+                self.held[entry.id] = (values, "insert")
+            else:
+                waiting = self.held.get(entry.id)
+                self.held[entry.id] = (values, waiting[1] if waiting is not None else "update")
+        bound = self.settings.outage_buffer
+        if len(self.held) > bound:
+            over = len(self.held) - bound
+            for _ in range(over):
+                self.held.popitem(last=False)
+            self.dropped_held += over
+            log.warning(
+                "the database is unavailable and %d decisions wait for it (audit.outage_buffer): the oldest %d were "
+                "dropped, %d so far",
+                bound,
+                over,
+                self.dropped_held,
+            )
+
+    async def _flush(self) -> None:
+        """Write every held row: one multi-row INSERT for the new rows, one UPDATE batch for rows written as pending
+        before. When the database refuses a batch, its rows are written one by one and only the refused ones are
+        dropped. An outage raises, the rows not written still held."""
+        if not self.held:
+            return
+        inserts = [(ident, values) for ident, (values, kind) in self.held.items() if kind == "insert"]
+        updates = [(ident, values) for ident, (values, kind) in self.held.items() if kind == "update"]
+        try:
+            if inserts:
+                await self._insert([values for _, values in inserts])
+                for ident, _ in inserts:
+                    self.held.pop(ident, None)
+            if updates:
+                await self._update([values for _, values in updates])
+                for ident, _ in updates:
+                    self.held.pop(ident, None)
+        except DBAPIError as exc:
+            if is_outage(exc):
+                raise
+            for ident, (values, _) in list(self.held.items()):
+                # one at a time: a row feedback wrote meanwhile is merged; a bad one dropped alone
+                await self._one(values)
+                self.held.pop(ident, None)
+
+    def _failed(self, exc: Exception) -> None:
+        """An attempt to write failed: an outage holds the rows and tries again later, doubling the wait up to
+        `retry_max_seconds`; anything else loses the rows (and says so, without their values)."""
+        now = time.monotonic()
+        if not is_outage(exc):
+            log.error("writing %d decisions failed (%s); they are lost", len(self.held), type(exc).__name__)
+            self.held.clear()
+            return
+        if self.outage_since is None:
+            self.outage_since = now
+            log.warning(
+                "the database is unavailable (%s): %d decisions are held and written when it is back",
+                type(exc).__name__,
+                len(self.held),
+            )
+        self._retry_delay = min(max(self._retry_delay * 2, 0.25), self.settings.retry_max_seconds)
+        self._retry_at = now + self._retry_delay
+
+    def _recovered(self) -> None:
+        if self.outage_since is not None:
+            log.warning(
+                "the database is back after %.1f s; the decisions held meanwhile are written (%d dropped so far)",
+                time.monotonic() - self.outage_since,
+                self.dropped_held,
+            )
+        self.outage_since = None
+        self._retry_delay = 0.0
+        self._retry_at = 0.0
 
     async def _insert(self, rows: list[dict[str, Any]]) -> None:
-        try:
-            async with self.database.engine.begin() as connection:
-                await connection.execute(insert(_TABLE), rows)
-        except DBAPIError:
-            for values in rows:  # one at a time: a row feedback wrote meanwhile is merged; a bad one dropped
-                await self._one(values)
+        async with self.database.engine.begin() as connection:
+            await connection.execute(insert(_TABLE), rows)
 
     async def _update(self, rows: list[dict[str, Any]]) -> None:
         changed = [c for c in _COLUMNS if c not in ("id", "created_at")]
         statement = update(_TABLE).where(_TABLE.c.id == bindparam("_id")).values({c: bindparam(c) for c in changed})
         params = [{"_id": values["id"], **{c: values[c] for c in changed}} for values in rows]
-        try:
-            async with self.database.engine.begin() as connection:
-                await connection.execute(statement, params)
-        except DBAPIError:
-            for values in rows:
-                await self._one(values)
+        async with self.database.engine.begin() as connection:
+            await connection.execute(statement, params)
 
     async def _one(self, values: dict[str, Any]) -> None:
         try:
             async with self.database.session() as session:
                 await session.merge(RoutingDecisionRow(**values))
         except DBAPIError as exc:
+            if is_outage(exc):
+                raise
+            self.refused += 1
             log.error("the database refused decision %s (%s); it is not written", values["id"], type(exc).__name__)
 
     async def _learn_all(self, batch: list[_Entry]) -> None:

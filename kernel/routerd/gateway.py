@@ -50,7 +50,9 @@ class Gateway:
         services.profiles = self.profiles = ProfileIndex()
         services.profile_store = self.profile_store = ProfileStore(self.database)
         services.benchmarks = self.benchmark_store = BenchmarkStore(self.database, settings.benchmarks.extra_benchmarks)
-        services.decisions = self.decisions = DecisionLog(self.database, learners=registry.learners)
+        services.decisions = self.decisions = DecisionLog(
+            self.database, learners=registry.learners, settings=settings.audit
+        )
         services.judges = self.judges = Judges(registry.judges)
         services.traffic = self.traffic = Traffic()  # the client requests in flight, counted by api/openai.py
         embed_model = settings.routing.embed_model

@@ -10,14 +10,18 @@ from litestar import Request, Response, post
 from routerd.api.openai import decode
 from routerd.errors import InvalidRequest, NotFound
 
+# An id no response or decision of this gateway can have (longer than the database's id columns, or with a NUL,
+# which PostgreSQL's text refuses) is a 400 on any database, before any look-up.
+_Ident = Annotated[str, msgspec.Meta(max_length=200, pattern="^[^\\x00]*$")]
+
 
 class FeedbackRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Name the response (its ``id``) or the decision (the ``X-Routerd-Decision-Id`` header);
     `rating` runs from -1 (bad) to 1 (good)."""
 
     rating: Annotated[float, msgspec.Meta(ge=-1, le=1)]
-    response_id: str | None = None
-    decision_id: str | None = None
+    response_id: _Ident | None = None
+    decision_id: _Ident | None = None
     comment: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
 
 

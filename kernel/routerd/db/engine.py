@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from routerd.errors import ConfigError
 
 SUPPORTED_DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
+CONNECT_TIMEOUT = 10.0  # seconds to connect to PostgreSQL before the database counts as unavailable
 
 
 def normalise_url(url: str) -> str:
@@ -42,6 +43,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     url = normalise_url(url)
     parsed = make_url(url)
     kwargs.setdefault("json_serializer", json_text)
+    # A failed statement's log line and exception text never carry its parameters: an audit row holds users'
+    # prompts, and a feedback row their comments.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -49,6 +53,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # asyncpg waits 60 s for a connection by default: a server that is down should be known sooner.
+    kwargs.setdefault("connect_args", {}).setdefault("timeout", CONNECT_TIMEOUT)
     return create_async_engine(url, **kwargs)
 
 
