@@ -52,6 +52,62 @@ class ServerSettings(_Section):
             "backends have a model."
         ),
     ] = True
+    # The HTTP front end (routerd.http_server; docs/hardening.md, "The HTTP front end"): nginx-like limits.
+    max_header_bytes: Annotated[
+        int,
+        _doc(
+            "Largest request head (request line and every header), in bytes; larger: 431 and the connection "
+            "closed (nginx: 4 buffers of 8 KB).",
+            ge=1024,
+        ),
+    ] = 32 * 1024
+    max_header_line_bytes: Annotated[
+        int, _doc("Largest single header (name and value), in bytes; larger: 431 (nginx: 8 KB).", ge=256)
+    ] = 8 * 1024
+    max_headers: Annotated[int, _doc("Most headers in one request; more: 431.", ge=8)] = 100
+    header_timeout: Annotated[
+        float,
+        _doc(
+            "Seconds a client has to send a whole request head, from its connection (or, on a kept-alive "
+            "connection, from the request's first byte); later: 408 and closed (nginx client_header_timeout).",
+            gt=0,
+        ),
+    ] = 15.0
+    body_timeout: Annotated[
+        float,
+        _doc(
+            "Seconds a request body may make no progress (and the grace period before `body_min_rate` counts); "
+            "then the connection is closed (nginx client_body_timeout).",
+            gt=0,
+        ),
+    ] = 15.0
+    body_min_rate: Annotated[
+        int,
+        _doc(
+            "Slowest request body accepted, in bytes per second averaged since its head, counted once the body "
+            "has taken `body_timeout` seconds; slower: the connection is closed. 0: no rate.",
+            ge=0,
+        ),
+    ] = 1024
+    keepalive_timeout: Annotated[
+        float, _doc("Seconds an idle kept-alive connection stays open (uvicorn timeout_keep_alive).", gt=0)
+    ] = 5.0
+    max_connections: Annotated[
+        int,
+        _doc(
+            "Most open client connections (idle ones included) and requests in progress; a request beyond "
+            "gets 503 and its connection is closed. `routerd serve` raises the open-file limit to the hard limit.",
+            ge=1,
+        ),
+    ] = 2048
+    shutdown_timeout: Annotated[
+        float,
+        _doc(
+            "Seconds `routerd serve` lets requests in progress finish after SIGTERM before cancelling them "
+            "(keep it under the orchestrator's grace period: Kubernetes' default is 30).",
+            ge=0,
+        ),
+    ] = 20.0
 
 
 class DatabaseSettings(_Section):
@@ -63,6 +119,43 @@ class DatabaseSettings(_Section):
         ),
     ] = ""
     auto_upgrade: Annotated[bool, _doc("Apply pending migrations when the server starts.")] = True
+
+
+class AuditSettings(_Section):
+    """How much of past requests the decision log (the audit log) holds, in memory and for the database."""
+
+    prompt_chars: Annotated[
+        int,
+        _doc(
+            "Characters of a prompt the decision log keeps (in memory and in `routing_decisions.features`): enough "
+            "to recognise it. Routing sees the whole prompt; only what is kept after the request is cut.",
+            ge=0,
+            le=100_000,
+        ),
+    ] = 200
+    learner_prompt_chars: Annotated[
+        int,
+        _doc(
+            "Characters of a prompt shown to learners once its request is over (the `learned` scorer keeps the "
+            "latest ones in memory to embed when feedback comes): the most any plugin keeps of a past prompt.",
+            ge=0,
+            le=1_000_000,
+        ),
+    ] = 4000
+    remembered: Annotated[
+        int, _doc("Decisions kept in memory for `GET /admin/decisions/{id}` and feedback look-ups.", ge=1)
+    ] = 5000
+    outage_buffer: Annotated[
+        int,
+        _doc(
+            "Decisions held for the database while it cannot be written (an outage), retried with backoff until "
+            "it is back; beyond this, the oldest are dropped and counted in a warning.",
+            ge=0,
+        ),
+    ] = 10_000
+    retry_max_seconds: Annotated[
+        float, _doc("Longest wait between two attempts to write held decisions while the database is down.", gt=0)
+    ] = 10.0
 
 
 class BackendSettings(_Section):
@@ -128,6 +221,50 @@ class DispatchSettings(_Section):
     idle_timeout: Annotated[float, _doc("Seconds a stream may stay silent between chunks.", gt=0)] = 60.0
     breaker_failures: Annotated[int, _doc("Failures in a row that take a backend out of rotation.", ge=1)] = 3
     breaker_cooldown: Annotated[float, _doc("Seconds before a backend out of rotation is probed again.", gt=0)] = 30.0
+    request_timeout: Annotated[
+        float,
+        _doc(
+            "Seconds one request may take across all the models it falls back to, until its answer (a whole "
+            "non-streamed answer, a stream's first chunk); at most `generation_timeout` counts.",
+            gt=0,
+        ),
+    ] = 300.0
+    max_in_flight_per_backend: Annotated[
+        int,
+        _doc(
+            "Requests one backend is sent at once (a stream counts until it ends); more wait in its queue. Its "
+            "HTTP connection pool is not capped below this, so no request waits unseen for a connection.",
+            ge=1,
+        ),
+    ] = 256
+    max_queued_per_backend: Annotated[
+        int,
+        _doc(
+            "Requests that may wait for one backend beyond `max_in_flight_per_backend`; when the queue is full "
+            "the next model is tried, and a request no model has room for is answered 503 with `Retry-After`.",
+            ge=0,
+        ),
+    ] = 512
+    queue_timeout: Annotated[
+        float,
+        _doc(
+            "Seconds a request may wait in a backend's queue; then the next model is tried (503 with "
+            "`Retry-After` when none has room). Waiting never counts against a backend or its timeouts.",
+            gt=0,
+        ),
+    ] = 30.0
+    retry_after: Annotated[
+        int, _doc("Seconds the `Retry-After` header of a 503 for a gateway at capacity asks clients to wait.", ge=1)
+    ] = 2
+    stream_json_requests: Annotated[
+        bool,
+        _doc(
+            "Ask backends for a non-streamed (JSON) answer as a stream and assemble it, so that "
+            "`first_token_timeout` (then the next model) and `idle_timeout` apply to JSON requests too; off: a "
+            "JSON answer is asked as JSON, and only `generation_timeout` and `request_timeout` bound it. A request for "
+            "several choices (`n` > 1) is always asked as JSON."
+        ),
+    ] = False
 
 
 class CacheSettings(_Section):
@@ -264,6 +401,7 @@ class Settings(_Section):
     )
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    audit: AuditSettings = msgspec.field(default_factory=AuditSettings)
     backends: BackendSettings = msgspec.field(default_factory=BackendSettings)
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
     dispatch: DispatchSettings = msgspec.field(default_factory=DispatchSettings)

@@ -52,12 +52,18 @@ class GatewayError(RouterdError):
 
     status_code = 500
     error_type = "server_error"
+    # HTTP headers the error's response carries (``Retry-After``, ...); None: none.
+    headers: dict[str, str] | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, param: str | None = None, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.code = code
+        if headers:
+            self.headers = headers
 
 
 class InvalidRequest(GatewayError):
@@ -115,6 +121,17 @@ class BackendUnavailable(BackendError):
     """The backend could not be reached (connect error, 5xx, timeout)."""
 
     status_code = 503
+
+
+class Overloaded(BackendUnavailable):
+    """Every model that could answer has its backend's queue full (or the request waited its ``queue_timeout``
+    in vain): a 503 with ``Retry-After``, answered before any work is queued. Never counted against a backend."""
+
+    error_type = "server_error"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = "overloaded") -> None:
+        super().__init__(message, code=code)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class BackendTimeout(BackendError):

@@ -9,6 +9,7 @@ import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from routerd.db.outage import is_outage
 from routerd.errors import GatewayError
 from routerd.schemas.openai import ErrorBody, ErrorResponse
 
@@ -44,6 +45,8 @@ def error_response(
 
 def gateway_error(_: Request, exc: GatewayError) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    if exc.headers:
+        headers = {**(headers or {}), **exc.headers}
     return error_response(exc.status_code, exc.message, exc.error_type, param=exc.param, code=exc.code, headers=headers)
 
 
@@ -54,7 +57,21 @@ def http_error(_: Request, exc: HTTPException) -> Response:
     return error_response(exc.status_code, str(message), headers=getattr(exc, "headers", None))
 
 
+DATABASE_RETRY_AFTER = "5"  # seconds a client is told to wait when the database is down
+
+
 def unexpected_error(request: Request, exc: Exception) -> Response:
+    if is_outage(exc):
+        # The database is down or unreachable: a 503 the client may retry, one line in the log (no traceback,
+        # no statement: its parameters may be users' prompts).
+        log.warning("database unavailable on %s %s (%s)", request.method, request.url.path, type(exc).__name__)
+        return error_response(
+            503,
+            "the gateway's database is unavailable; try again shortly",
+            "server_error",
+            code="database_unavailable",
+            headers={"Retry-After": DATABASE_RETRY_AFTER},
+        )
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal error; the gateway's log has the details", "server_error")
 

@@ -6,7 +6,7 @@
 2. the cache plugins, in order: a hit answers without routing or calling a model (`caching`);
 3. routing: the hard constraints, the scorers, a `RoutingDecision`, reported to the decision log;
 4. dispatch: the ranked models in order until one answers (streamed or not), through the skill loop when skills
-   were offered;
+   were offered; a client that leaves meanwhile cancels it (`disconnect`), and no model is tried after;
 5. the answer, signed, with the routing headers; how the request went goes to the decision log, a complete
    answer to the caches.
 """
@@ -27,7 +27,9 @@ from routerd.config import Settings
 from routerd.decisions import DecisionLog, RequestResult
 from routerd.dispatch import Dispatcher
 from routerd.errors import GatewayError, InvalidRequest
+from routerd.pipeline.assembly import assemblable, assembled
 from routerd.pipeline.caching import CachePolicy, Stores, cache_control, cache_query, copy, lookup, sampled
+from routerd.pipeline.disconnect import ClientGone, while_connected
 from routerd.pipeline.legacy_functions import (
     answer_in_legacy_form,
     asks_in_legacy_form,
@@ -192,10 +194,10 @@ class ChatPipeline:
 
         try:
             if skills:
-                loop = await self.loop.run(chat, decision.ranked, skills)
+                loop = await while_connected(receive, self.loop.run(chat, decision.ranked, skills))
                 completion, entry, calls = loop.completion, loop.entry, loop.calls
             elif chat.stream:
-                start = await self.dispatcher.start_stream(decision.ranked, chat)
+                start = await while_connected(receive, self.dispatcher.start_stream(decision.ranked, chat))
                 ttft = (time.perf_counter() - started) * 1000
 
                 def ended(end: StreamEnd) -> None:
@@ -212,11 +214,21 @@ class ChatPipeline:
 
                 headers = decision_headers(decision, start.entry.id) + cache_header + SSE
                 events = relay_events(self.signature, self.dispatcher, chat, start, ended, legacy_functions=legacy)
-                await send_events(receive, send, headers, events)
+                try:
+                    await send_events(receive, send, headers, events)
+                finally:
+                    await start.rest.aclose()  # the upstream closed, its place given back, also if the relay never ran
                 return
             else:
-                completion, entry = await self.dispatcher.chat(decision.ranked, chat)
+                if settings.dispatch.stream_json_requests and assemblable(chat):
+                    work = assembled(self.dispatcher, decision.ranked, chat)
+                else:
+                    work = self.dispatcher.chat(decision.ranked, chat)
+                completion, entry = await while_connected(receive, work)
                 calls = []
+        except ClientGone:  # nobody to answer: the upstream request was cancelled, no model is tried after it
+            closed("cancelled")
+            return
         except GatewayError:
             closed("error")
             raise

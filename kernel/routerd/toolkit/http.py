@@ -42,14 +42,29 @@ _CONTEXT_TEXT = re.compile(
 )
 # A pydantic validation error (FastAPI servers such as llama-cpp-python's answer one with a 500): the request's fault.
 _VALIDATION = re.compile(r"^\d+ validation errors?\b")
+# What looks like a secret in an upstream's message: a bearer credential, an OpenAI-style key (sk-...,
+# sk-proj-..., and the like), and the value after a word such as api_key, token or password.
+_SECRET = re.compile(
+    r"\bbearer\s+[^\s,;'\"]+"
+    r"|\b(?:sk|pk|rk|ak)-[A-Za-z0-9_-]{8,}"
+    r"|\b(?:api[_-]?key|access[_-]?token|token|secret|password|authorization)(\"?\s*[=:]\s*\"?)"
+    r"(?:(?:bearer|basic)\s+)?[^\s,;'\"]+",
+    re.IGNORECASE,
+)
+# Request headers that carry a backend's credentials: their values are redacted from its error messages verbatim.
+SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "proxy-authorization")
+REDACTED = "<redacted>"
 
 
 def new_session(
-    base_url: str, *, headers: dict[str, str] | None = None, connect_timeout: float = 5.0, limit: int = 256
+    base_url: str, *, headers: dict[str, str] | None = None, connect_timeout: float = 5.0, limit: int = 0
 ) -> aiohttp.ClientSession:
-    """A session for one upstream: a bounded connection pool, the connect timeout here; read
-    timeouts (first token, idle, total) are the dispatcher's. No cookie jar: cookies one
-    upstream answer sets must not ride along on every client's later requests."""
+    """A session for one upstream: the connect timeout here; read timeouts (first token, idle, total) are the
+    dispatcher's. The connection pool has no cap of its own by default (`limit` 0): the dispatcher's admission
+    control (``dispatch.max_in_flight_per_backend``) bounds what one backend is sent, in the open, where a pool's
+    cap would make requests over it wait unseen, the wait counted against their first-token timeout and a
+    healthy backend blamed for it. No cookie jar: cookies one upstream answer sets must not ride along on every
+    client's later requests."""
     return aiohttp.ClientSession(
         base_url=base_url.rstrip("/") + "/",
         headers=headers,
@@ -66,6 +81,13 @@ def transport_error(backend: str, exc: BaseException) -> GatewayError:
     `raise_for_status` raised pass through unchanged)."""
     if isinstance(exc, GatewayError):
         return exc
+    if isinstance(exc, OSError) and exc.errno in (23, 24):  # ENFILE, EMFILE (aiohttp's connect errors are OSErrors)
+        # the gateway is out of open files, not the backend at fault: no retry, not counted against it
+        overloaded = BackendUnavailable(
+            "the gateway is overloaded (out of open files); try again later", code="gateway_overloaded", retryable=False
+        )
+        overloaded.headers = {"Retry-After": "1"}
+        return overloaded
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return BackendTimeout(f"backend {backend} timed out")
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -79,11 +101,32 @@ def transport_error(backend: str, exc: BaseException) -> GatewayError:
     return BackendError(f"backend {backend} failed: {type(exc).__name__}")
 
 
-def public_message(text: str) -> str:
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` without `secrets` (verbatim, and each one's last part: the key of a ``Bearer <key>`` value) and
+    without anything that looks like a credential (`_SECRET`)."""
+    for secret in secrets:
+        for value in {secret, secret.rsplit(" ", 1)[-1]}:
+            if len(value) >= 4:
+                text = text.replace(value, REDACTED)
+    return _SECRET.sub(_redacted, text)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    separator = match.group(1)
+    if separator is None:  # a bearer credential or a key: all of it goes
+        word = match.group(0).split(None, 1)[0]
+        return f"{word} {REDACTED}" if word.lower() in ("bearer", "basic") else REDACTED
+    return match.group(0)[: match.start(1) - match.start(0)] + separator + REDACTED
+
+
+def public_message(text: str, secrets: tuple[str, ...] = ()) -> str:
     """What of an upstream's error message may reach clients: its first sentence, without a Python traceback
-    (the exception's own line is kept when the message is nothing else), without file paths, at most
-    `MESSAGE_LIMIT` characters. Servers put tracebacks and paths in their messages (llama-cpp-python's server
-    does for any unexpected exception); they tell clients nothing and show the server's insides."""
+    (the exception's own line is kept when the message is nothing else), without file paths, without secrets
+    (`redact`: `secrets` verbatim and whatever looks like a credential), at most `MESSAGE_LIMIT` characters.
+    Servers put tracebacks and paths in their messages (llama-cpp-python's server does for any unexpected
+    exception); they tell clients nothing and show the server's insides. Some echo the request's headers, the
+    operator's key among them."""
+    text = redact(text, secrets)
     lines: list[str] = []
     source_line = False  # the line after a frame line is the frame's source code
     for raw in text.replace("\r", "").split("\n"):
@@ -135,17 +178,25 @@ def is_context_length_refusal(error: dict[str, Any] | None, message: str) -> boo
     return bool(_CONTEXT_TEXT.search(message))
 
 
-async def raise_for_status(backend: str, model: str, response: aiohttp.ClientResponse) -> None:
+def sent_secrets(response: aiohttp.ClientResponse) -> tuple[str, ...]:
+    """The credentials the request of `response` carried (its `SECRET_HEADERS`)."""
+    headers = response.request_info.headers
+    return tuple(headers[name] for name in SECRET_HEADERS if headers.get(name))
+
+
+async def raise_for_status(
+    backend: str, model: str, response: aiohttp.ClientResponse, *, secrets: tuple[str, ...] = ()
+) -> None:
     """Map an upstream error status to the gateway's errors, with the upstream's message made fit for clients
-    (`public_message`). A refusal for the context window's sake is `ContextLengthExceeded`, whatever the status
-    (dispatch tries a model with a larger window); other 4xx are the client's mistake (`InvalidRequest`, not
-    retried and not counted against the backend), and so is a 5xx that is a request validation error. 5xx, 429
-    and 408 let the dispatcher try another model."""
+    (`public_message`; the credentials the request carried, and `secrets`, redacted). A refusal for the context
+    window's sake is `ContextLengthExceeded`, whatever the status (dispatch tries a model with a larger window);
+    other 4xx are the client's mistake (`InvalidRequest`, not retried and not counted against the backend), and
+    so is a 5xx that is a request validation error. 5xx, 429 and 408 let the dispatcher try another model."""
     status = response.status
     if status < 400:
         return
     error, raw = _error_object(await response.read())
-    message = public_message(raw) or "no message"
+    message = public_message(raw, secrets + sent_secrets(response)) or "no message"
     if status not in (401, 403, 404, 408, 429) and is_context_length_refusal(error, raw):
         raise ContextLengthExceeded(f"backend {backend} refused the request: {message}")
     if status == 404:

@@ -131,8 +131,8 @@ def _named_fields(body: bytes, sent: list[str]) -> frozenset[str]:
     return frozenset(name for name in sent if _FIELD_NAMES[name].search(text))
 
 
-def _stream_error(backend: str, payload: bytes) -> BackendError | ContextLengthExceeded:
-    """The error an upstream reported inside its stream, or a malformed-chunk error."""
+def _stream_error(backend: str, payload: bytes, secrets: tuple[str, ...] = ()) -> BackendError | ContextLengthExceeded:
+    """The error an upstream reported inside its stream (its `secrets` redacted), or a malformed-chunk error."""
     try:
         data = _any_decoder.decode(payload)
     except msgspec.DecodeError:
@@ -141,8 +141,9 @@ def _stream_error(backend: str, payload: bytes) -> BackendError | ContextLengthE
         error = data["error"]
         message = str(error.get("message", error) if isinstance(error, dict) else error)
         if is_context_length_refusal(error if isinstance(error, dict) else None, message):
-            return ContextLengthExceeded(f"backend {backend} refused the request: {public_message(message)}")
-        return BackendError(f"backend {backend} failed mid-stream: {public_message(message) or 'no message'}")
+            return ContextLengthExceeded(f"backend {backend} refused the request: {public_message(message, secrets)}")
+        text = public_message(message, secrets) or "no message"
+        return BackendError(f"backend {backend} failed mid-stream: {text}")
     return BackendError(f"backend {backend} sent a malformed stream chunk")
 
 
@@ -175,6 +176,7 @@ class OpenAICompatibleBackend(UpstreamSession):
         self.base_url = base_url.rstrip("/")
         self.model_prefix = model_prefix
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._secrets = (api_key,) if api_key else ()  # redacted from the upstream's error messages
         self._connect_timeout = connect_timeout
         self._tools = tools
         self._describe = describe
@@ -190,7 +192,7 @@ class OpenAICompatibleBackend(UpstreamSession):
     async def list_models(self) -> list[ModelInfo]:
         try:
             async with self.session.get("models") as response:
-                await raise_for_status(self.name, "models", response)
+                await raise_for_status(self.name, "models", response, secrets=self._secrets)
                 body = _any_decoder.decode(await response.read())
             entries = body["data"] if isinstance(body, dict) else body
             models = []
@@ -242,7 +244,7 @@ class OpenAICompatibleBackend(UpstreamSession):
             async with self.session.post(self._chat_url, data=body) as response:
                 if await self._refuses(model, response, upstream):
                     continue
-                await raise_for_status(self.name, model, response)
+                await raise_for_status(self.name, model, response, secrets=self._secrets)
                 yield response
                 return
 
@@ -279,7 +281,7 @@ class OpenAICompatibleBackend(UpstreamSession):
                     try:
                         chunk = _chunk_decoder.decode(payload)
                     except msgspec.ValidationError:
-                        raise _stream_error(self.name, payload) from None
+                        raise _stream_error(self.name, payload, self._secrets) from None
                     chunk.model = model
                     yield chunk
         except GeneratorExit:
@@ -291,7 +293,7 @@ class OpenAICompatibleBackend(UpstreamSession):
         body = {"model": self.upstream_model(model), "input": inputs}
         try:
             async with self.session.post("embeddings", json=body) as response:
-                await raise_for_status(self.name, model, response)
+                await raise_for_status(self.name, model, response, secrets=self._secrets)
                 raw = msgspec.json.decode(await response.read(), type=_RawEmbeddingResponse)
         except Exception as exc:
             raise transport_error(self.name, exc) from exc
