@@ -176,6 +176,43 @@ def chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
+async def stream_tool_calls(
+    request: web.Request, body: dict[str, Any], model: str, calls: list[dict[str, Any]]
+) -> web.StreamResponse:
+    """Tool calls streamed as OpenAI's API streams them: each call's id, type and name with empty arguments
+    first, then its arguments in two pieces; then ``finish_reason: tool_calls`` (and usage when asked for)."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    heads = [
+        {
+            "index": i,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
+        for i, call in enumerate(calls)
+    ]
+    await response.write(chunk(model, {"role": "assistant", "content": None, "tool_calls": heads}))
+    for i, call in enumerate(calls):
+        arguments = call["function"]["arguments"]
+        half = len(arguments) // 2
+        for piece in (arguments[:half], arguments[half:]):
+            await response.write(chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+    await response.write(chunk(model, {}, finish="tool_calls"))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        payload = {
+            "id": "chatcmpl-replay",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": model,
+            "choices": [],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14},
+        }
+        await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+    await response.write(b"data: [DONE]\n\n")
+    return response
+
+
 def replay_app(state: ReplayState) -> web.Application:
     async def models(_: web.Request) -> web.Response:
         if state.down:
@@ -230,7 +267,8 @@ def replay_app(state: ReplayState) -> web.Application:
             return web.json_response({"error": {"message": "model not found", "type": "not_found"}}, status=404)
         if behaviour == "malformed":
             return web.Response(text="<html>502 Bad Gateway</html>", content_type="application/json")
-        if behaviour in ("tools", "tools_forever") and body.get("tools") and not body.get("stream"):
+        reply = f"{state.reply} (seed {body.get('seed')})" if state.echo_seed else state.reply
+        if behaviour in ("tools", "tools_forever") and body.get("tools"):
             messages = body.get("messages") or [{}]
             if messages[-1].get("role") != "tool" or behaviour == "tools_forever":
                 calls = [
@@ -238,13 +276,16 @@ def replay_app(state: ReplayState) -> web.Application:
                      "function": {"name": name, "arguments": arguments}}
                     for i, (name, arguments) in enumerate(state.tool_calls)
                 ]  # fmt: skip
+                if body.get("stream"):
+                    return await stream_tool_calls(request, body, model, calls)
                 answer = completion(model, "")
                 answer["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": calls}
                 answer["choices"][0]["finish_reason"] = "tool_calls"
                 return web.json_response(answer)
             results = [m.get("content") for m in messages if m.get("role") == "tool"]
-            return web.json_response(completion(model, "The tools said: " + " | ".join(map(str, results))))
-        reply = f"{state.reply} (seed {body.get('seed')})" if state.echo_seed else state.reply
+            reply = "The tools said: " + " | ".join(map(str, results))
+            if not body.get("stream"):
+                return web.json_response(completion(model, reply))
         if not body.get("stream"):
             answer = completion(model, reply)
             if state.reasoning:

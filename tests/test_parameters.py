@@ -185,6 +185,32 @@ def tool_state() -> ReplayState:
     return state
 
 
+@pytest.mark.parametrize("as_stream", [True, False])
+def test_a_json_request_is_asked_as_a_stream_and_its_tool_calls_assembled(tmp_path, as_stream) -> None:
+    """dispatch.stream_json_requests: a JSON request goes upstream as a stream, so first-token and idle deadlines
+    hold for it, and the client gets the completion the stream amounts to: tool calls put together from their
+    pieces (id, type and name first, the arguments in two pieces), finish_reason, the stream's usage."""
+    state = tool_state()
+    config = {"dispatch": {"stream_json_requests": as_stream}}
+    with gateway(tmp_path, state, **TOOL_MODELS, **config) as (base, _app):
+        answer = client_of(base).chat.completions.create(
+            model="routerd",
+            messages=[{"role": "user", "content": "What is the weather in Oslo?"}],
+            tools=[{"type": "function", "function": WEATHER}],
+        )
+    assert bool(state.requests[0].get("stream")) is as_stream
+    choice = answer.choices[0]
+    call = choice.message.tool_calls[0]
+    assert (call.type, call.function.name, json.loads(call.function.arguments)) == (
+        "function",
+        "get_weather",
+        {"city": "Oslo"},
+    )
+    assert call.id.startswith("call_0_") and choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    assert answer.usage.total_tokens == (14 if as_stream else 15)
+
+
 def test_legacy_functions_are_sent_as_tools_and_answered_in_the_legacy_form(tmp_path) -> None:
     state = tool_state()
     with gateway(tmp_path, state, **TOOL_MODELS) as (base, _app):
@@ -451,8 +477,11 @@ class Windowed(FakeBackend):
         return await super().chat(model, request)
 
     async def stream(self, model, request):
+        pieces = super().stream(model, request)
+        first = await anext(pieces)  # the fake backend records the call
         self._check(model, request)
-        async for piece in super().stream(model, request):
+        yield first
+        async for piece in pieces:
             yield piece
 
 
