@@ -76,22 +76,8 @@ async def serve(host: str, port: int) -> None:
 
 def spawn(*, chunk_delay_ms: float = 0.0, stall_s: float = 10.0) -> tuple[subprocess.Popen, str]:
     """Start it in a process of its own; returns the process and its ``/v1`` base URL. The caller stops it."""
-    command = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--port",
-        "0",
-        "--chunk-delay-ms",
-        str(chunk_delay_ms),
-        "--stall-s",
-        str(stall_s),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    line = process.stdout.readline()
-    if not line.startswith("listening on "):
-        process.kill()
-        raise RuntimeError(f"the faulty upstream did not start: {line!r}")
-    return process, line.split()[-1] + "/v1"
+    arguments = ["--chunk-delay-ms", str(chunk_delay_ms), "--stall-s", str(stall_s)]
+    return mock_upstream.start_script(os.path.abspath(__file__), arguments, "the faulty upstream")
 
 
 def main(argv: list[str] | None = None) -> None:

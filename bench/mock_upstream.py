@@ -236,12 +236,18 @@ async def serve(host: str, port: int) -> None:
 def spawn(*, chunk_delay_ms: float = 0.0) -> tuple[subprocess.Popen, str]:
     """Start the mock in a process of its own; returns the process and its ``/v1`` base URL.
     The caller stops it (``terminate()``)."""
-    command = [sys.executable, os.path.abspath(__file__), "--port", "0", "--chunk-delay-ms", str(chunk_delay_ms)]
+    return start_script(os.path.abspath(__file__), ["--chunk-delay-ms", str(chunk_delay_ms)], "the mock upstream")
+
+
+def start_script(script: str, arguments: list[str], what: str) -> tuple[subprocess.Popen, str]:
+    """Run an upstream `script` (this one, or one built on it) on a free port; returns the process and its ``/v1``
+    base URL, read from the ``listening on`` line it prints once it listens."""
+    command = [sys.executable, script, "--port", "0", *arguments]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()  # its address as soon as it listens; "" if it died first
     if not line.startswith("listening on "):
         process.kill()
-        raise RuntimeError(f"the mock upstream did not start: {line!r}")
+        raise RuntimeError(f"{what} did not start: {line!r}")
     return process, line.split()[-1] + "/v1"
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from servers import aiohttp_in_thread
+from servers import aiohttp_in_thread, chunk
 
 
 @dataclass
@@ -40,17 +40,6 @@ class FaultState:
         self.requests.clear()
         self.peak = self.in_flight
         self.left.clear()
-
-
-def _chunk(model: str, delta: dict, finish: str | None = None) -> bytes:
-    body = {
-        "id": "chatcmpl-faulty",
-        "object": "chat.completion.chunk",
-        "created": 1_700_000_000,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
-    return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
 def _completion(model: str, text: str) -> dict:
@@ -106,15 +95,15 @@ def faulty_app(state: FaultState) -> web.Application:
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await response.prepare(request)
             try:
-                await response.write(_chunk(model, {"role": "assistant", "content": "Fine"}))
+                await response.write(chunk(model, {"role": "assistant", "content": "Fine"}))
                 if model in state.echo_auth_in_stream:
                     await response.write(b"data: " + json.dumps({"error": error}).encode() + b"\n\n")
                     return response
                 end = time.monotonic() + state.stream_seconds.get(model, 0.0)
                 while time.monotonic() < end:
                     await asyncio.sleep(0.1)
-                    await response.write(_chunk(model, {"content": "."}))
-                await response.write(_chunk(model, {}, finish="stop"))
+                    await response.write(chunk(model, {"content": "."}))
+                await response.write(chunk(model, {}, finish="stop"))
                 await response.write(b"data: [DONE]\n\n")
             except (ConnectionResetError, asyncio.CancelledError):
                 state.left.setdefault(model, []).append(time.monotonic())

@@ -176,6 +176,19 @@ def chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
+def usage_chunk(model: str, usage: dict[str, Any]) -> bytes:
+    """The last chunk of a stream whose client asked for usage (``stream_options.include_usage``)."""
+    body = {
+        "id": "chatcmpl-replay",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [],
+        "usage": usage,
+    }
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
 async def stream_tool_calls(
     request: web.Request, body: dict[str, Any], model: str, calls: list[dict[str, Any]]
 ) -> web.StreamResponse:
@@ -200,15 +213,7 @@ async def stream_tool_calls(
             await response.write(chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
     await response.write(chunk(model, {}, finish="tool_calls"))
     if (body.get("stream_options") or {}).get("include_usage"):
-        payload = {
-            "id": "chatcmpl-replay",
-            "object": "chat.completion.chunk",
-            "created": 1_700_000_000,
-            "model": model,
-            "choices": [],
-            "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14},
-        }
-        await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+        await response.write(usage_chunk(model, {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14}))
     await response.write(b"data: [DONE]\n\n")
     return response
 
@@ -322,15 +327,7 @@ def replay_app(state: ReplayState) -> web.Application:
                 usage = {"prompt_tokens": 9, "completion_tokens": len(words), "total_tokens": 9 + len(words)}
                 if state.reasoning:
                     usage.update(REASONING_DETAILS)
-                payload = {
-                    "id": "chatcmpl-replay",
-                    "object": "chat.completion.chunk",
-                    "created": 1_700_000_000,
-                    "model": model,
-                    "choices": [],
-                    "usage": usage,
-                }
-                await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                await response.write(usage_chunk(model, usage))
             await response.write(b"data: [DONE]\n\n")
         except (ConnectionResetError, asyncio.CancelledError):
             state.disconnected_at = time.monotonic()
