@@ -22,9 +22,7 @@ import argparse
 import asyncio
 import os
 import re
-import signal
 import subprocess
-import sys
 
 import mock_upstream
 
@@ -62,18 +60,6 @@ class FaultyProtocol(mock_upstream.MockProtocol):
             asyncio.get_running_loop().call_later(self.stall_seconds, transport.close)
 
 
-async def serve(host: str, port: int) -> None:
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(FaultyProtocol, host, port, backlog=1024, reuse_address=True)
-    bound = server.sockets[0].getsockname()
-    print(f"listening on http://{bound[0]}:{bound[1]}", flush=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with server:
-        await stop.wait()
-
-
 def spawn(*, chunk_delay_ms: float = 0.0, stall_s: float = 10.0) -> tuple[subprocess.Popen, str]:
     """Start it in a process of its own; returns the process and its ``/v1`` base URL. The caller stops it."""
     arguments = ["--chunk-delay-ms", str(chunk_delay_ms), "--stall-s", str(stall_s)]
@@ -89,13 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     FaultyProtocol.chunk_delay = args.chunk_delay_ms / 1000
     FaultyProtocol.stall_seconds = args.stall_s
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        asyncio.run(serve(args.host, args.port))
-    else:
-        uvloop.run(serve(args.host, args.port))
-    sys.exit(0)
+    mock_upstream.run(args.host, args.port, FaultyProtocol)
 
 
 if __name__ == "__main__":

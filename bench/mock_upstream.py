@@ -221,9 +221,10 @@ class MockProtocol(asyncio.Protocol):
                 self.handle(*request)
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, port: int, protocol: type[asyncio.Protocol] | None = None) -> None:
+    """Listen (`protocol`: `MockProtocol` or one built on it), say where, and serve until SIGINT or SIGTERM."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(MockProtocol, host, port, backlog=1024, reuse_address=True)
+    server = await loop.create_server(protocol or MockProtocol, host, port, backlog=1024, reuse_address=True)
     bound = server.sockets[0].getsockname()
     print(f"listening on http://{bound[0]}:{bound[1]}", flush=True)
     stop = asyncio.Event()
@@ -258,12 +259,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="pause before each streamed chunk")
     args = parser.parse_args(argv)
     MockProtocol.chunk_delay = args.chunk_delay_ms / 1000
+    run(args.host, args.port, MockProtocol)
+
+
+def run(host: str, port: int, protocol: type[asyncio.Protocol]) -> None:
+    """`serve` on uvloop (plain asyncio where it is missing: slower, but it works), then exit."""
     try:
         import uvloop
-    except ImportError:  # pragma: no cover - plain asyncio is slower but works
-        asyncio.run(serve(args.host, args.port))
+    except ImportError:  # pragma: no cover
+        asyncio.run(serve(host, port, protocol))
     else:
-        uvloop.run(serve(args.host, args.port))
+        uvloop.run(serve(host, port, protocol))
     sys.exit(0)
 
 
