@@ -91,6 +91,46 @@ def test_too_many_or_too_large_headers_are_refused_431(gateway, request_head):
     assert closed < 10
 
 
+def test_the_configured_head_and_body_limits_are_the_ones_enforced(tmp_path):
+    """server.max_headers, max_header_line_bytes, max_header_bytes and body_min_rate as configured, not their
+    defaults: heads just under each limit pass, just over it get 431; a body sent at ~10 KB/s, above the default
+    minimum rate (1 KB/s) but under this one (50 KB/s), is cut once body_timeout has passed."""
+    server = {
+        "max_headers": 10,
+        "max_header_line_bytes": 1024,
+        "max_header_bytes": 4096,
+        "body_timeout": 1,
+        "body_min_rate": 50_000,
+    }
+
+    def answer_to(port: int, request: bytes) -> int | None:
+        sock = connect(port)
+        send_all(sock, request)
+        answer, _ = read_until_closed(sock, 10)
+        return status_of(answer)
+
+    with running_gateway(build_app(tmp_path, {"server": server}, [FAKE_PLUGIN])) as base:
+        port = port_of(base)
+        headers = lambda count, size: b"".join(b"X-H%d: %s\r\n" % (i, b"a" * size) for i in range(count))  # noqa: E731
+        assert answer_to(port, head(extra=headers(8, 10) + b"Connection: close\r\n")) == 200  # 10 with Host
+        assert answer_to(port, head(extra=headers(12, 10))) == 431
+        assert answer_to(port, head(extra=headers(1, 900) + b"Connection: close\r\n")) == 200
+        assert answer_to(port, head(extra=headers(1, 1100))) == 431
+        assert answer_to(port, head(extra=headers(6, 900))) == 431  # each line allowed, 5.4 KB in all
+        sock = connect(port)
+        send_all(sock, head("/v1/chat/completions", method="POST", length=30_000))
+        started = time.monotonic()
+        for _ in range(30):
+            try:
+                sock.send(b"x" * 1000)
+            except OSError:
+                break
+            time.sleep(0.1)
+        answer, _ = read_until_closed(sock, 10)
+    assert status_of(answer) == 408, answer[:200]
+    assert time.monotonic() - started < 1 + 2  # cut at body_timeout, not after the 3 s the body would take
+
+
 def test_ordinary_heads_and_large_bodies_pass_on_a_kept_alive_connection(gateway):
     """The head limits count heads only: bodies of 300 KB (several reads each) and a head of 24 KB in 90 headers,
     one after the other on one connection, are all answered."""

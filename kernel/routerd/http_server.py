@@ -139,8 +139,8 @@ if HttpToolsProtocol is not None:
 
         `http_protocol` makes a subclass per server with its limits and its `DeadlineWatch`. The size
         of a head is counted per read while the head is incomplete (a read is at most 256 KB, so no
-        more is ever held), the size and number of headers per header; the deadlines are the
-        watch's."""
+        more is ever held) and, header by header, as the parser finds them (a whole head in one read
+        is counted there); the size and number of headers per header; the deadlines are the watch's."""
 
         max_header_bytes: ClassVar[int] = 32 * 1024
         max_header_line_bytes: ClassVar[int] = 8 * 1024
@@ -187,6 +187,7 @@ if HttpToolsProtocol is not None:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            self.header_bytes = 0  # the parsed headers' size: a head that arrived in one read is counted here
             if self.phase != HEAD:
                 self.phase = HEAD
                 self.phase_since = self.loop.time()
@@ -196,6 +197,9 @@ if HttpToolsProtocol is not None:
                 raise Refused(431, "Request header field too large.")
             if len(self.headers) >= self.max_headers:
                 raise Refused(431, "Too many request header fields.")
+            self.header_bytes += len(name) + len(value) + 4  # ": " and CRLF
+            if self.header_bytes > self.max_header_bytes:
+                raise Refused(431, "Request header fields too large.")
             name = name.lower()
             value = value.rstrip(b" \t")  # as uvicorn's on_header
             if name == b"expect" and value.lower() == b"100-continue":
